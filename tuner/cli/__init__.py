@@ -1,0 +1,13 @@
+"""`tune` subcommands: a name -> (module, summary) table, imported lazily for a fast --help."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "explore": ("tuner.cli.explore", "run (or resume) a study's campaign and print its Pareto front"),
+    "measure": ("tuner.cli.measure", "build and measure one configuration of a study"),
+    "status": ("tuner.cli.status", "count a study's trials by state and failures by reason"),
+    "pareto": ("tuner.cli.pareto", "print a study's Pareto front (table, csv, json, latex)"),
+    "export": ("tuner.cli.export", "write the Pareto set, all trials, a LaTeX table and plots"),
+    "spaces": ("tuner.cli.spaces", "list the built-in studies, or one study's knobs"),
+    "targets": ("tuner.cli.targets", "list the targets and whether each is usable here now"),
+    "flags": ("tuner.cli.flags", "generate a compiler flag space from the installed compiler"),
+    "vta": ("tuner.cli.vta", "evaluate layers or ResNet-18 on the VTA simulator"),
+}

@@ -1,0 +1,108 @@
+"""`tune explore STUDY`: run or resume a campaign, then print the Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tuner import trials as T
+from tuner.campaign import Campaign, Options
+from tuner.cli.common import add_study, add_target, open_target, results_dir
+from tuner.errors import BadInput
+from tuner.export import format_front, write_exports
+from tuner.progress import Progress
+from tuner.report import build_report, speedups
+from tuner.samplers import NAMES, choose
+from tuner.study import load_study
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_study(p)
+    add_target(p)
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="stop when N trials have finished in this study (default: the study's own budget)")
+    p.add_argument("--sampler", choices=NAMES, default=None, help="search strategy (default: the study's, else auto)")
+    p.add_argument("--seed", type=int, default=None, help="sampler seed, for a reproducible search")
+    p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],
+                   help="pin a knob to one value (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.add_argument("--no-export", action="store_true", help="do not write CSV/JSON/LaTeX/plots at the end")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_study(args.study)
+    pins = spec.space.parse_pins(args.pins)
+    trials = args.trials if args.trials is not None else spec.trials
+    if trials < 1:
+        raise BadInput("--trials must be at least 1", None, "--trials")
+    sampler, why = choose(args.sampler or spec.sampler, spec.space, trials)
+    out = results_dir(args, spec)
+    target = open_target(args, spec, out)
+    campaign = Campaign(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
+                                              not args.no_progress))
+    if not pins:
+        campaign_baseline(campaign)
+    before = campaign.finished()
+    say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
+    say(f"study {spec.name}: {len(spec.space)} knobs, target {target.spec.name}, "
+        f"objectives {', '.join(o.name for o in spec.objectives)}")
+    say(f"sampler: {sampler} ({why}); results in {out}/")
+    if before:
+        say(f"resuming: {before} of {trials} trials already finished")
+    progress = Progress(trials, min(before, trials), spec.objectives, not args.no_progress)
+    progress.seed(T.records(campaign.study, spec.objectives))
+    t0 = time.perf_counter()
+    try:
+        campaign.run(on_trial=progress.update)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"\ninterrupted: {campaign.finished()} trials finished and stored; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+        target.cleanup()
+    elapsed = time.perf_counter() - t0
+    report = build_report(spec, campaign.study)
+    if campaign.overheads_s:
+        o = sorted(campaign.overheads_s)[len(campaign.overheads_s) // 2]
+        say(f"engine overhead per trial (all but build and run): median {o * 1e3:.1f} ms")
+    print(f"\n{spec.name}: {campaign.finished()} trials finished ({len(report.verified)} verified) "
+          f"in {elapsed:.1f}s this run")
+    if not report.front:
+        print("no verified configuration yet: see `tune status " + spec.name + "` for the failures")
+        return 0
+    print(f"Pareto front ({len(report.front)} points, hypervolume {report.hypervolume:.6g} "
+          f"against reference {fmt_point(report.reference)}; * = knee):")
+    print(format_front(report.front, spec.objectives, "table"))
+    if report.baseline is not None:
+        base = ", ".join(f"{k}={v:.4g}" for k, v in report.baseline.values.items())
+        on_front = any(r.number == report.baseline.number for r in report.front)
+        print(f"baseline (trial {report.baseline.number}: {fmt_config(spec.baseline)}): {base}"
+              f" -- {'on' if on_front else 'dominated by'} the front")
+        for name, s in speedups(report, spec).items():
+            print(f"  best {name} vs baseline: {s:.3f}x")
+    if not args.no_export:
+        files = write_exports(out / "export", T.dataframe(report.records, spec.objectives), report.front,
+                              spec.objectives, report.baseline, spec.name)
+        print("wrote: " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def fmt_point(p: list[float]) -> str:
+    return "(" + ", ".join(f"{x:.4g}" for x in p) + ")"
+
+
+def fmt_config(c: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
+
+
+def campaign_baseline(campaign: Campaign) -> None:
+    """A new study measures its baseline first, so every front has a point of comparison."""
+    spec = campaign.spec
+    if not spec.baseline or campaign.study.get_trials(deepcopy=False):
+        return
+    config = spec.space.complete(spec.baseline)
+    params = {k: spec.space.knobs[k].encode(v) for k, v in config.items()}
+    campaign.study.enqueue_trial(params, user_attrs={"baseline": True})

@@ -1,0 +1,77 @@
+"""Entry point: parse, dispatch, and turn every known error into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from tuner import __version__
+from tuner.cli import COMMANDS
+from tuner.errors import BadInput, RunFailure
+
+SUCCESS, RUN_FAILURE, BAD_INPUT = 0, 1, 2
+PASSTHROUGH = ("flags", "vta")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tune",
+        description="Reproducible autotuning and design-space exploration: "
+                    "search space x target x objectives -> a verified Pareto front.",
+        epilog="Start with `tune spaces`, then `tune explore STUDY`. Exit codes: 0 ok, 1 run-time failure, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"tune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def quiet_optuna() -> None:
+    """tune prints its own progress; Optuna's per-trial INFO lines and experimental warnings are noise."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    quiet_optuna()
+    if argv and argv[0] in PASSTHROUGH:   # these parse their own options (and --help)
+        try:
+            return importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:])
+        except BadInput as e:
+            print(f"tune: error: {e}", file=sys.stderr)
+            return BAD_INPUT
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:   # argparse already printed its message
+        return BAD_INPUT if e.code not in (0, None) else SUCCESS
+    if not args.command:
+        parser.print_help()
+        return BAD_INPUT
+    try:
+        return importlib.import_module(COMMANDS[args.command][0]).run(args)
+    except BadInput as e:
+        print(f"tune: error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    except RunFailure as e:
+        print(f"tune: failed: {e}", file=sys.stderr)
+        return RUN_FAILURE
+    except KeyboardInterrupt:
+        print("tune: interrupted; everything finished so far is stored", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SUCCESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`tune status STUDY`: trials by state, failures by reason, engine overhead."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from tuner import trials as T
+from tuner.campaign import open_study
+from tuner.cli.common import add_format, add_study, results_dir
+from tuner.errors import BadInput
+from tuner.storage import storage_exists
+from tuner.study import load_study
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_study(p)
+    add_format(p, ("table", "json"), "table")
+
+
+def load_campaign(args: argparse.Namespace):
+    spec = load_study(args.study)
+    out = results_dir(args, spec)
+    if not storage_exists(out, args.storage):
+        raise BadInput(f"no campaign yet for '{spec.name}' in {out} (run `tune explore {spec.name}`)")
+    try:
+        study = open_study(spec, out, args.storage, create=False)
+    except KeyError:
+        raise BadInput(f"no study '{spec.name}' in the storage") from None
+    return spec, study
+
+
+def timing_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
+    """Median seconds per measured trial: build, run, and the engine's own overhead."""
+    measured = [r for r in recs if r.timing.get("total_s") and r.status in (T.COMPLETE, T.FAILED)]
+    if not measured:
+        return {}
+    build = [r.timing.get("build_s", 0.0) for r in measured]
+    runs = [r.timing.get("run_s", 0.0) for r in measured]
+    total = [r.timing.get("total_s", 0.0) for r in measured]
+    verify = [max(t - b - x, 0.0) for t, b, x in zip(total, build, runs)]
+    return {"build_s": statistics.median(build), "run_s": statistics.median(runs),
+            "evaluate_overhead_s": statistics.median(verify)}
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, study = load_campaign(args)
+    recs = T.records(study, spec.objectives)
+    doc = T.counts(recs)
+    doc["study"] = spec.name
+    doc["median_seconds_per_trial"] = timing_summary(recs)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"study {spec.name}: {doc['finished']} trials finished")
+    for state, n in doc["by_state"].items():
+        print(f"  {state:<12} {n}")
+    if doc["failures_by_reason"]:
+        print("failures by reason:")
+        for reason, n in doc["failures_by_reason"].items():
+            print(f"  {reason:<14} {n}")
+    t = doc["median_seconds_per_trial"]
+    if t:
+        print(f"median per measured trial: build {t['build_s']:.3f}s, run {t['run_s']:.3f}s, "
+              f"other evaluation work (reference, verify) {t['evaluate_overhead_s'] * 1e3:.1f} ms")
+    return 0

@@ -1,0 +1,23 @@
+"""The two kinds of error a user can meet, each turned into one line and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BadInput(Exception):
+    """The user's input is wrong: a study file, a knob name, a value. Exit code 2."""
+
+    def __init__(self, message: str, file: Path | str | None = None, key: str | None = None) -> None:
+        self.file = str(file) if file is not None else None
+        self.key = key
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class RunFailure(Exception):
+    """Something needed at run time is missing or broken (a compiler, a device). Exit code 1."""

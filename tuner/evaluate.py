@@ -1,0 +1,141 @@
+"""One configuration, end to end: constraints, build, run, verify, objective values.
+
+Shared by `tune measure` (one configuration) and the campaign loop (many). A configuration
+whose output differs from the reference build's is a failed trial, never a fast one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner.records import Build, FailureReason, Measurement, Rendering
+from tuner.space import Config
+from tuner.study import StudySpec
+from tuner.targets import Target
+
+
+@dataclass(frozen=True)
+class Outcome:
+    config: Config
+    measurement: Measurement
+    values: dict[str, float] | None = None          # objective name -> value, when ok
+    violated: tuple[str, ...] = ()                   # constraints broken (nothing was built)
+    build_key: str = ""
+    timing: dict[str, float] = field(default_factory=dict)   # build_s, run_s, total_s
+
+    @property
+    def ok(self) -> bool:
+        return self.values is not None
+
+    @property
+    def reason(self) -> FailureReason | None:
+        return self.measurement.reason
+
+
+class Evaluator:
+    def __init__(self, study: StudySpec, target: Target, results_dir: Path) -> None:
+        self.study = study
+        self.target = target
+        self.space = study.space
+        self.space.constants["cores"] = target.cores()
+        self._ref_file = results_dir / "references.json"
+        self._refs: dict[str, dict[str, Any]] = self._load_refs()
+
+    def _load_refs(self) -> dict[str, dict[str, Any]]:
+        try:
+            return json.loads(self._ref_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def evaluate(self, config: Config) -> Outcome:
+        t0 = time.perf_counter()
+        violated = tuple(self.space.violations(config))
+        if violated:
+            m = Measurement.failed(FailureReason.INFEASIBLE, "violates " + "; ".join(violated))
+            return Outcome(config, m, violated=violated, timing={"total_s": time.perf_counter() - t0})
+        rendering = self.space.render(config)
+        verify = self.study.program.verify
+        built = self.target.build(self.study.program, rendering)
+        if isinstance(built, Measurement):
+            return Outcome(config, built, timing={"build_s": built.metrics.get("build_s", 0.0),
+                                                  "total_s": time.perf_counter() - t0})
+        t_run = time.perf_counter()
+        m = self.target.run(built, self.study.program, rendering, want_output=verify.mode == "rtol")
+        run_s = time.perf_counter() - t_run
+        if m.ok and verify.mode != "none":
+            m = self._verify(m, built, rendering)
+        values = None
+        if m.ok:
+            values = {}
+            for obj in self.study.objectives:
+                v = obj.value(m.metrics)
+                if v is None:
+                    m = Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.BAD_OUTPUT,
+                                    f"the run reported no metric '{obj.metric}' for objective '{obj.name}'")
+                    values = None
+                    break
+                values[obj.name] = v
+        timing = {"build_s": built.build_s, "run_s": run_s, "total_s": time.perf_counter() - t0}
+        return Outcome(config, m, values, (), built.key, timing)
+
+    # --- verification against a reference build of the same semantics ------------------
+    def _ref_key(self, ref: Build, rendering: Rendering) -> str:
+        text = json.dumps([ref.key, list(self.study.program.args), list(rendering.args),
+                           sorted(rendering.env.items())])
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def reference(self, rendering: Rendering) -> dict[str, Any] | Measurement:
+        """The reference result for this configuration's semantics, built once and remembered."""
+        built = self.target.build(self.study.program, rendering, reference=True)
+        if isinstance(built, Measurement):
+            return Measurement.failed(built.reason or FailureReason.COMPILE_ERROR,
+                                      "reference build failed: " + built.detail)
+        key = self._ref_key(built, rendering)
+        if key in self._refs:
+            return self._refs[key]
+        want = self.study.program.verify.mode == "rtol"
+        m = self.target.run(built, self.study.program, rendering, want_output=want, reference=True)
+        if not m.ok:
+            return Measurement.failed(m.reason or FailureReason.CRASH, "reference run failed: " + m.detail)
+        entry: dict[str, Any] = {"checksum": m.checksum}
+        if want and m.output is not None:
+            out = self._ref_file.parent / "references" / f"{key}.bin"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(m.output)
+            entry["output"] = str(out)
+        self._refs[key] = entry
+        self._ref_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._ref_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._refs, indent=1))
+        tmp.replace(self._ref_file)
+        return entry
+
+    def _verify(self, m: Measurement, built: Build, rendering: Rendering) -> Measurement:
+        ref = self.reference(rendering)
+        if isinstance(ref, Measurement):
+            return Measurement(m.metrics, m.samples_ms, m.checksum, None, ref.reason, ref.detail)
+        verify = self.study.program.verify
+        if verify.mode == "exact":
+            if m.checksum != ref["checksum"]:
+                return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.WRONG_OUTPUT,
+                                   f"checksum {m.checksum} != reference {ref['checksum']}")
+            return Measurement(m.metrics, m.samples_ms, m.checksum)
+        # rtol: compare raw float32 outputs numerically
+        if m.output is None or "output" not in ref:
+            return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.BAD_OUTPUT,
+                               "no output file to verify (TUNE_OUTPUT)")
+        got = np.frombuffer(m.output, dtype=np.float32)
+        want = np.frombuffer(Path(ref["output"]).read_bytes(), dtype=np.float32)
+        if got.shape != want.shape or not np.allclose(got, want, rtol=verify.rtol, atol=verify.atol):
+            err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+            return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.WRONG_OUTPUT,
+                               f"output differs from reference (max abs error {err:.3g}, rtol {verify.rtol:g})")
+        return Measurement(m.metrics, m.samples_ms, m.checksum)
+

@@ -1,0 +1,113 @@
+"""A small, safe expression language for constraints and conditions.
+
+`tile_h * tile_w <= 4096`, `threads <= batch`, `opt == '-O3' and unroll`. Parsed with
+Python's `ast` and evaluated by walking a whitelist of node types: no attribute access,
+no calls except a few pure functions, no names but the knobs and stated constants.
+Never `eval`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from typing import Any, Mapping
+
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+_FUNCS = {"min": min, "max": max, "abs": abs, "log2": math.log2, "int": int, "len": len}
+
+
+class ExprError(ValueError):
+    """A syntax error or a use of something outside the language."""
+
+
+class Expr:
+    """A parsed expression; `names` are the variables it reads."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError as e:
+            raise ExprError(f"syntax error in '{text}': {e.msg}") from None
+        self._tree = tree.body
+        self.names = frozenset(self._check(self._tree))
+
+    def _check(self, node: ast.AST) -> set[str]:
+        names: set[str] = set()
+        if isinstance(node, ast.Name):
+            if node.id not in _FUNCS:
+                names.add(node.id)
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str, bool)):
+                raise ExprError(f"unsupported constant in '{self.text}'")
+        elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            names |= self._check(node.left) | self._check(node.right)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            names |= self._check(node.operand)
+        elif isinstance(node, ast.BoolOp):
+            for v in node.values:
+                names |= self._check(v)
+        elif isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
+            for v in [node.left, *node.comparators]:
+                names |= self._check(v)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for v in node.elts:
+                names |= self._check(v)
+        elif isinstance(node, ast.IfExp):
+            for v in (node.test, node.body, node.orelse):
+                names |= self._check(v)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in _FUNCS and not node.keywords):
+            for v in node.args:
+                names |= self._check(v)
+        else:
+            raise ExprError(f"'{ast.unparse(node)}' is not allowed in '{self.text}'")
+        return names
+
+    def __call__(self, env: Mapping[str, Any]) -> Any:
+        return self._eval(self._tree, env)
+
+    def _eval(self, node: ast.AST, env: Mapping[str, Any]) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in env:
+                raise ExprError(f"unknown name '{node.id}' in '{self.text}'")
+            return env[node.id]
+        if isinstance(node, ast.BinOp):
+            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+        if isinstance(node, ast.UnaryOp):
+            v = self._eval(node.operand, env)
+            return (not v) if isinstance(node.op, ast.Not) else (-v if isinstance(node.op, ast.USub) else +v)
+        if isinstance(node, ast.BoolOp):
+            if isinstance(node.op, ast.And):
+                return all(self._eval(v, env) for v in node.values)
+            return any(self._eval(v, env) for v in node.values)
+        if isinstance(node, ast.Compare):
+            left = self._eval(node.left, env)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = self._eval(right_node, env)
+                if not _CMPOPS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(self._eval(v, env) for v in node.elts)
+        if isinstance(node, ast.IfExp):
+            return self._eval(node.body if self._eval(node.test, env) else node.orelse, env)
+        if isinstance(node, ast.Call):
+            return _FUNCS[node.func.id](*(self._eval(a, env) for a in node.args))
+        raise ExprError(f"cannot evaluate '{self.text}'")  # unreachable: _check rejected it
+
+    def __repr__(self) -> str:
+        return f"Expr({self.text!r})"

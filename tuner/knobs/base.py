@@ -1,0 +1,135 @@
+"""The knob protocol: one small class per kind, declared in TOML.
+
+A knob maps between three worlds: Optuna's distribution (what the sampler sees), the
+knob's own values (what users write and read), and a Rendering (what the build and run
+see: argv pieces and environment, never a shell string).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+
+from tuner.errors import BadInput
+from tuner.expr import Expr, ExprError
+from tuner.records import Rendering
+
+COMMON_KEYS = {"kind", "to", "define", "env", "arg", "when", "default", "description", "tags", "fp_unsafe"}
+DESTINATIONS = {"cflag", "define", "env", "arg", "compiler", "none"}
+
+
+class Knob(ABC):
+    """A named dimension of a search space."""
+
+    kind: ClassVar[str]
+    keys: ClassVar[set[str]] = set()      # kind-specific TOML keys
+    default_to: ClassVar[str] = "define"
+
+    def __init__(self, name: str, table: dict[str, Any], file: Path | str = "<knob>") -> None:
+        self.name = name
+        self.file = file
+        self.table = table
+        self.description = str(table.get("description", ""))
+        self.tags = tuple(table.get("tags", ()))
+        self.to = table.get("to", self.default_to)
+        if self.to not in DESTINATIONS:
+            self.bad(f"'to' must be one of {', '.join(sorted(DESTINATIONS))}", "to")
+        self.define = table.get("define", name.upper())
+        self.env = table.get("env", name.upper())
+        self.arg = table.get("arg", f"--{name.replace('_', '-')}={{}}")
+        try:
+            self.when = Expr(table["when"]) if "when" in table else None
+        except ExprError as e:
+            self.bad(str(e), "when")
+        self.setup()
+        if "default" in table:
+            try:
+                self.default = self.coerce(table["default"])
+            except ValueError as e:
+                self.bad(str(e), "default")
+        else:
+            self.default = self.fallback_default()
+
+    def bad(self, message: str, key: str | None = None) -> None:
+        raise BadInput(message, self.file, f"knobs.{self.name}" + (f".{key}" if key else ""))
+
+    def need(self, key: str) -> Any:
+        if key not in self.table:
+            self.bad(f"kind '{self.kind}' needs '{key}'")
+        return self.table[key]
+
+    # --- what a kind implements -------------------------------------------------------
+    @abstractmethod
+    def setup(self) -> None:
+        """Read and check the kind-specific keys of self.table."""
+
+    @abstractmethod
+    def distribution(self) -> BaseDistribution:
+        """What the sampler sees."""
+
+    @abstractmethod
+    def decode(self, raw: Any) -> Any:
+        """Sampler value -> knob value."""
+
+    @abstractmethod
+    def encode(self, value: Any) -> Any:
+        """Knob value -> sampler value (for pinned and enqueued configurations)."""
+
+    @abstractmethod
+    def coerce(self, value: Any) -> Any:
+        """A value from TOML or the command line -> a knob value; ValueError if outside the domain."""
+
+    @abstractmethod
+    def domain(self) -> str:
+        """The domain in one short line, for `tune spaces STUDY`."""
+
+    def fallback_default(self) -> Any:
+        return self.decode(_first(self.distribution()))
+
+    def contains(self, value: Any) -> bool:
+        try:
+            self.coerce(value)
+            return True
+        except (ValueError, TypeError):
+            return False
+
+    def flag_argv(self, value: Any) -> list[str]:
+        """The compiler arguments of a `to = "cflag"` value (kinds like flag/param override)."""
+        return str(value).split()
+
+    def template_value(self, value: Any) -> Any:
+        """The value as a code template sees it."""
+        return value
+
+    def text(self, value: Any) -> str:
+        """How a value appears in a define, an env var or an argument."""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    def render(self, value: Any) -> Rendering:
+        if self.to == "cflag":
+            return Rendering(cflags=tuple(self.flag_argv(value)))
+        if self.to == "define":
+            return Rendering(cflags=(f"-D{self.define}={self.text(value)}",))
+        if self.to == "env":
+            return Rendering(env={self.env: self.text(value)})
+        if self.to == "arg":
+            return Rendering(args=(self.arg.format(self.text(value)),))
+        if self.to == "compiler":
+            return Rendering(compiler=str(value))
+        return Rendering()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.domain()})"
+
+
+def _first(dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[0]
+    if isinstance(dist, IntDistribution):
+        return dist.low
+    raise TypeError(dist)

@@ -1,0 +1,79 @@
+"""The frozen records that flow one way through a campaign.
+
+Config -> Rendering -> Build -> Measurement -> objective values -> TrialRecord.
+No step reaches back; each returns a new record.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class FailureReason(str, enum.Enum):
+    """Why a trial produced no objective values (stored by value, so the names are stable)."""
+
+    COMPILE_ERROR = "compile_error"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    WRONG_OUTPUT = "wrong_output"
+    INFEASIBLE = "infeasible"
+    TOOL_MISSING = "tool_missing"
+    TRANSPORT = "transport"          # copy to / run on a remote device failed
+    BAD_OUTPUT = "bad_output"        # the program broke the @tune protocol
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What a configuration does to the build and the run; argv and env, never a shell string."""
+
+    cflags: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    compiler: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)   # template variables
+
+
+@dataclass(frozen=True)
+class Build:
+    """A built program: a binary (or a command) ready to run on a target."""
+
+    command: tuple[str, ...]          # argv that runs it (binary path first, or interpreter + module)
+    key: str                          # content address; equal keys mean identical builds
+    build_s: float = 0.0
+    binary_bytes: int | None = None   # code-section size (text), not file size
+    cached: bool = False
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The outcome of one run. A fault is a Measurement with a reason, never an exception."""
+
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    samples_ms: tuple[float, ...] = ()
+    checksum: str | None = None
+    output: bytes | None = None          # raw output bytes, kept only for tolerance checks
+    reason: FailureReason | None = None
+    detail: str = ""                     # stderr tail, violated constraint, ...
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @classmethod
+    def failed(cls, reason: FailureReason, detail: str = "", **metrics: float) -> "Measurement":
+        return cls(metrics=dict(metrics), reason=reason, detail=detail)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a target can be used here now, and if not, why."""
+
+    usable: bool
+    reason: str = ""

@@ -1,0 +1,78 @@
+"""What a campaign has found: the verified trials, the exact Pareto front, hypervolume, knee,
+and where the study's baseline lies. Shared by `tune pareto`, `tune export` and `tune explore`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from tuner import trials as T
+from tuner.pareto import default_reference, hypervolume, knee_index, pareto_front, trial_values
+from tuner.space import config_key
+from tuner.study import StudySpec
+
+
+@dataclass(frozen=True)
+class Report:
+    records: list[T.TrialRecord]
+    verified: list[T.TrialRecord]
+    front: list[T.TrialRecord]
+    reference: list[float]
+    hypervolume: float
+    knee: T.TrialRecord | None
+    baseline: T.TrialRecord | None
+
+    def summary(self) -> dict[str, Any]:
+        return {"verified": len(self.verified), "front": len(self.front),
+                "reference_point": self.reference, "hypervolume": self.hypervolume,
+                "knee_trial": self.knee.number if self.knee else None,
+                "baseline_trial": self.baseline.number if self.baseline else None}
+
+
+def baseline_key(spec: StudySpec) -> str | None:
+    try:
+        return config_key(spec.space.complete(spec.baseline)) if spec.baseline else None
+    except ValueError:
+        return None
+
+
+def build_report(spec: StudySpec, study: optuna.Study) -> Report:
+    recs = T.records(study, spec.objectives)
+    verified = [r for r in recs if r.status == T.COMPLETE]
+    front = pareto_front(verified, spec.objectives)
+    directions = [o.direction for o in spec.objectives]
+    if verified:
+        values = trial_values(verified, spec.objectives)
+        if spec.reference_point:
+            reference = [float(spec.reference_point[o.name]) for o in spec.objectives]
+        else:
+            reference = [float(x) for x in default_reference(values, directions)]
+        hv = hypervolume(trial_values(front, spec.objectives), directions, reference)
+        knee = front[knee_index(trial_values(front, spec.objectives), directions)] if front else None
+    else:
+        reference, hv, knee = [], 0.0, None
+    bkey = baseline_key(spec)
+    baseline = next((r for r in verified if r.attrs.get("config_key") == bkey), None) if bkey else None
+    return Report(recs, verified, front, reference, float(hv), knee, baseline)
+
+
+def speedups(report: Report, spec: StudySpec) -> dict[str, float]:
+    """Best verified value of each objective against the baseline's (>1 is better)."""
+    if report.baseline is None or not report.verified:
+        return {}
+    out = {}
+    for o in spec.objectives:
+        base = report.baseline.values.get(o.name)
+        vals = [r.values[o.name] for r in report.verified if o.name in r.values]
+        if not base or not vals:
+            continue
+        best = min(vals) if o.direction == "minimize" else max(vals)
+        out[o.name] = (base / best) if o.direction == "minimize" else (best / base)
+    return out
+
+
+def as_array(recs: list[T.TrialRecord], spec: StudySpec) -> np.ndarray:
+    return trial_values(recs, spec.objectives)

@@ -1,0 +1,70 @@
+"""Samplers by name. `auto` is one entry of the table and says what it chose."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
+from tuner.errors import BadInput
+from tuner.space import SearchSpace
+
+CONSTRAINT = "violation"   # the campaign sets it on every trial with Trial.set_constraint
+
+
+def _grid(space: SearchSpace) -> dict[str, list]:
+    grid: dict[str, list] = {}
+    size = 1
+    for knob in space.knobs.values():
+        dist = knob.distribution()
+        if isinstance(dist, CategoricalDistribution):
+            grid[knob.name] = list(dist.choices)
+        elif isinstance(dist, IntDistribution):
+            grid[knob.name] = list(range(dist.low, dist.high + 1, dist.step))
+        size *= len(grid[knob.name])
+        if size > 10**6:
+            raise BadInput("the grid has more than a million points; use another sampler", space.file, "--sampler")
+    return grid
+
+
+def _tpe(space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                      n_startup_trials=min(10, max(4, len(space) // 2)))
+
+
+def _gp(space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.samplers.BaseSampler:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise BadInput("the gp sampler needs PyTorch (pip install torch)", None, "--sampler") from None
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+FACTORIES: dict[str, Callable[[SearchSpace, int | None, int], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "nsga2": lambda s, seed, n: optuna.samplers.NSGAIISampler(seed=seed),
+    "nsga3": lambda s, seed, n: optuna.samplers.NSGAIIISampler(seed=seed),
+    "gp": _gp,
+    "random": lambda s, seed, n: optuna.samplers.RandomSampler(seed=seed),
+    "grid": lambda s, seed, n: optuna.samplers.GridSampler(_grid(s), seed=seed),
+}
+NAMES = ("auto", *FACTORIES)
+
+
+def choose(name: str, space: SearchSpace, budget: int) -> tuple[str, str]:
+    """(sampler name, why): `auto` prefers TPE for the budgets a measured study affords."""
+    if name != "auto":
+        if name not in FACTORIES:
+            raise BadInput(f"unknown sampler '{name}' (known: {', '.join(NAMES)})", None, "--sampler")
+        return name, "asked for"
+    if budget > 1000:
+        return "nsga2", "a large budget: NSGA-II's population pays off"
+    return "tpe", f"multi-objective TPE: sample-efficient for {budget} measured trials"
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return FACTORIES[name](space, seed, n_objectives)
+
+
+__all__ = ["CONSTRAINT", "NAMES", "choose", "make_sampler"]

@@ -1,0 +1,165 @@
+"""A search space: ordered knobs, conditions between them, and constraints.
+
+Sampling is define-by-run (Optuna's `suggest_*`), so a conditional knob is only asked for
+when its condition holds, and constraints are checked before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
+from tuner.errors import BadInput
+from tuner.expr import Expr, ExprError
+from tuner.knobs import Knob
+from tuner.records import Rendering
+
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    expr: Expr
+    name: str
+
+    def violated(self, env: Mapping[str, Any]) -> bool:
+        return not bool(self.expr(env))
+
+
+def suggest(trial: optuna.trial.BaseTrial, name: str, dist: Any) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"unsupported distribution {dist!r}")
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """A stable identity of a configuration, for deduplication across runs."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class SearchSpace:
+    def __init__(self, knobs: list[Knob], constraints: list[Constraint], file: Path | str,
+                 constants: Mapping[str, Any] | None = None) -> None:
+        self.knobs = {k.name: k for k in knobs}
+        self.constraints = constraints
+        self.file = file
+        self.constants = dict(constants or {})
+        self._check_names()
+
+    def _check_names(self) -> None:
+        seen: set[str] = set(self.constants)
+        for knob in self.knobs.values():
+            if knob.when is not None:
+                unknown = knob.when.names - seen
+                if unknown:
+                    raise BadInput(f"condition uses '{sorted(unknown)[0]}', which is not an earlier knob",
+                                   self.file, f"knobs.{knob.name}.when")
+            seen.add(knob.name)
+        for c in self.constraints:
+            unknown = c.expr.names - seen
+            if unknown:
+                raise BadInput(f"constraint '{c.name}' uses unknown knob '{sorted(unknown)[0]}'",
+                               self.file, "constraints")
+
+    def __len__(self) -> int:
+        return len(self.knobs)
+
+    # --- the configurations ---------------------------------------------------------
+    def active(self, knob: Knob, config: Mapping[str, Any]) -> bool:
+        if knob.when is None:
+            return True
+        try:
+            return bool(knob.when({**self.constants, **config}))
+        except (ExprError, TypeError, ZeroDivisionError) as e:
+            raise BadInput(str(e), self.file, f"knobs.{knob.name}.when") from None
+
+    def sample(self, trial: optuna.trial.BaseTrial, pins: Mapping[str, Any] | None = None) -> Config:
+        """Ask the trial for every active, unpinned knob (in file order)."""
+        pins = pins or {}
+        config: Config = {}
+        for knob in self.knobs.values():
+            if not self.active(knob, config):
+                continue
+            if knob.name in pins:
+                config[knob.name] = pins[knob.name]
+            else:
+                config[knob.name] = knob.decode(suggest(trial, knob.name, knob.distribution()))
+        return config
+
+    def complete(self, partial: Mapping[str, Any]) -> Config:
+        """A full configuration from some values, the rest at their defaults (for baselines)."""
+        config: Config = {}
+        for knob in self.knobs.values():
+            if self.active(knob, config):
+                config[knob.name] = knob.coerce(partial[knob.name]) if knob.name in partial else knob.default
+        return config
+
+    def parse_pins(self, assignments: list[str], where: str = "--set") -> Config:
+        """`knob=value` strings from the command line -> checked knob values."""
+        pins: Config = {}
+        for item in assignments:
+            name, sep, text = item.partition("=")
+            name = name.strip()
+            if not sep:
+                raise BadInput(f"expected knob=value, got '{item}'", where)
+            if name not in self.knobs:
+                raise BadInput(f"unknown knob '{name}' (this study's knobs: {', '.join(self.knobs) or 'none'})",
+                               self.file, where)
+            try:
+                pins[name] = self.knobs[name].coerce(text)
+            except (ValueError, TypeError) as e:
+                raise BadInput(f"{name}: {e}", self.file, where) from None
+        return pins
+
+    def violations(self, config: Mapping[str, Any]) -> list[str]:
+        """The constraints this configuration breaks (their text), in file order."""
+        env = {**self.constants, **{k: None for k in self.knobs}, **config}
+        broken = []
+        for c in self.constraints:
+            try:
+                if c.violated(env):
+                    broken.append(c.name)
+            except (ExprError, TypeError, ZeroDivisionError, ValueError) as e:
+                broken.append(f"{c.name} ({e})")
+        return broken
+
+    def render(self, config: Mapping[str, Any]) -> Rendering:
+        """Merge the knobs' renderings in file order."""
+        cflags: list[str] = []
+        env: dict[str, str] = {}
+        args: list[str] = []
+        compiler = None
+        for name, value in config.items():
+            r = self.knobs[name].render(value)
+            cflags += r.cflags
+            env.update(r.env)
+            args += r.args
+            compiler = r.compiler or compiler
+        variables = {name: self.knobs[name].template_value(v) for name, v in config.items()}
+        return Rendering(tuple(cflags), env, tuple(args), compiler, variables)
+
+
+def parse_constraints(items: Any, file: Path | str) -> list[Constraint]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise BadInput("'constraints' must be an array of tables ([[constraints]])", file, "constraints")
+    out = []
+    for i, item in enumerate(items):
+        text = item.get("expr") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            raise BadInput("each constraint needs expr = \"...\"", file, f"constraints[{i}]")
+        try:
+            out.append(Constraint(Expr(text), item.get("name", text) if isinstance(item, dict) else text))
+        except ExprError as e:
+            raise BadInput(str(e), file, f"constraints[{i}].expr") from None
+    return out

@@ -1,0 +1,83 @@
+"""Where a campaign's trials live.
+
+The default is Optuna's journal file (`results/STUDY/journal.log`): an append-only log
+that several processes on one machine can share, under a file lock. On this machine it
+costs 4-19 ms per trial against about 45 ms for SQLite (commit overhead) and 45-60 ms for
+PostgreSQL, and a trial that `kill -9` interrupts leaves at worst a torn last line, which
+the journal reader skips. Any Optuna storage URL can be given instead (`--storage`):
+`postgresql://...` spreads a campaign over many machines.
+
+Optuna's file backend fsyncs every write (3.5 ms here), and a trial writes once per knob:
+550 ms per trial for a 109-knob flag space. `TrialDurableBackend` writes and flushes each
+record at once (so other processes and a kill -9 see it) but fsyncs once per trial, when
+the campaign tells a result: every finished measurement is on disk before the next starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal._file import get_lock_file
+
+from tuner.errors import BadInput
+
+
+class TrialDurableBackend(JournalFileBackend):
+    """A journal file backend whose fsync happens in `sync()`, once per trial."""
+
+    def __init__(self, file_path: str) -> None:
+        super().__init__(file_path)
+        self._path = file_path
+        self._dirty = False
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with get_lock_file(self._lock):
+            with open(self._path, "ab") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+        self._dirty = True
+
+    def sync(self) -> None:
+        if self._dirty:
+            fd = os.open(self._path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._dirty = False
+
+
+def sync(storage: BaseStorage) -> None:
+    """Make everything written so far durable (a no-op for databases, which commit per write)."""
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, TrialDurableBackend):
+        backend.sync()
+
+
+def _journal(path: Path) -> JournalStorage:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(TrialDurableBackend(str(path)))
+
+
+def open_storage(results_dir: Path, url: str | None = None) -> BaseStorage:
+    if not url:
+        return _journal(results_dir / "journal.log")
+    if url.startswith("journal:"):
+        return _journal(Path(url[len("journal:"):]))
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except (ImportError, ModuleNotFoundError) as e:
+        raise BadInput(f"storage needs a driver that is not installed: {e}", None, "--storage") from None
+    except Exception as e:  # sqlalchemy's errors for a malformed URL or an unreachable server
+        raise BadInput(f"cannot open storage '{url}': {str(e).splitlines()[0]}", None, "--storage") from None
+
+
+def storage_exists(results_dir: Path, url: str | None) -> bool:
+    return bool(url) or (results_dir / "journal.log").exists()

@@ -1,0 +1,34 @@
+"""Target drivers by name. A new transport is one module plus one line here;
+a new target that reuses a transport is only a file in targets/."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import BadInput
+from tuner.targets.base import Target
+from tuner.targets.spec import TargetSpec, load_target
+
+DRIVERS: dict[str, str] = {
+    "local": "tuner.targets.local:LocalTarget",
+    "qemu": "tuner.targets.qemu:QemuTarget",
+    "ssh": "tuner.targets.ssh:SshTarget",
+    "android": "tuner.targets.android:AndroidTarget",
+}
+
+
+def make_target(spec: TargetSpec, cache_root: Path) -> Target:
+    if spec.driver not in DRIVERS:
+        raise BadInput(f"unknown driver '{spec.driver}' (known: {', '.join(DRIVERS)})", spec.file, "driver")
+    module, cls = DRIVERS[spec.driver].split(":")
+    try:
+        driver: Any = getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise BadInput(f"driver '{spec.driver}' needs a package that is not installed: {e.name}",
+                       spec.file, "driver") from None
+    return driver(spec, cache_root)
+
+
+__all__ = ["DRIVERS", "Target", "TargetSpec", "load_target", "make_target"]

@@ -1,0 +1,189 @@
+"""The target protocol: build a configuration, run it, return a Measurement.
+
+A target is a toolchain (how to compile), a transport (where the binary runs: a local
+process, an emulator, a host over ssh, a phone over adb) and a measurement method (wall
+time from the harness, instruction counts, simulated cycles). The build and the parsing of
+the program's `@tune` line are shared here; a driver only says how to reach its device,
+by overriding `probe`, `deploy` and `execute`. Faults are Measurements with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity
+from tuner.elfsize import code_bytes
+from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
+from tuner.stats import median_ci
+from tuner.targets.spec import TargetSpec
+
+TUNE_LINE = "@tune "
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a transport saw of one run."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    wall_s: float
+    timed_out: bool = False
+    output: bytes | None = None       # the TUNE_OUTPUT file's bytes, when asked for
+    transport_error: str = ""         # the device or the copy failed, not the program
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class Target:
+    """Shared build and measurement logic; subclasses provide the transport."""
+
+    def __init__(self, spec: TargetSpec, cache_root: Path) -> None:
+        self.spec = spec
+        self.cache = BuildCache(cache_root)
+        self.gen_dir = Path(cache_root) / "generated"
+
+    # --- the transport: what a driver overrides ----------------------------------------
+    def probe(self) -> Availability:
+        """Can this target be used here now? Checked by `tune targets` and before a campaign."""
+        try:
+            compiler_identity(self.spec.toolchain.cc)
+        except ToolMissing as e:
+            return Availability(False, str(e))
+        return Availability(True, "")
+
+    def cores(self) -> int:
+        import os
+        return self.spec.cores or os.cpu_count() or 1
+
+    def deploy(self, build: Build) -> Build:
+        """Make the binary runnable where it will run (copy it to a device); local: nothing."""
+        return build
+
+    def execute(self, command: Sequence[str], env: Mapping[str, str], timeout_s: float,
+                want_output: bool) -> Completed:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Release the device at the end of a campaign."""
+
+    # --- shared: build ---------------------------------------------------------------
+    def compile_flags(self, rendering: Rendering, cflags: Sequence[str], program: Any) -> list[str]:
+        incs = [f"-I{d}" for d in program.include_dirs]
+        return [*self.spec.toolchain.cflags, *program.cflags, *incs, *cflags]
+
+    def sources(self, program: Any, rendering: Rendering) -> list[Path]:
+        sources = list(program.sources)
+        if program.template is not None:
+            from tuner.template import render_template
+            text = render_template(program.template, {**program.params, **rendering.variables})
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            suffix = ".cpp" if program.language == "c++" else ".c"
+            path = self.gen_dir / f"{program.template.name.split('.')[0]}-{digest}{suffix}"
+            if not path.exists():
+                self.gen_dir.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(text)
+                tmp.replace(path)
+            sources.append(path)
+        return sources
+
+    def build(self, program: Any, rendering: Rendering, reference: bool = False) -> Build | Measurement:
+        """Compile through the content-addressed cache; a failure is a Measurement."""
+        if reference:   # the same semantics (defines) at the reference level, knob flags dropped
+            cflags = [f for f in rendering.cflags if f.startswith("-D")] + list(program.reference_cflags)
+            cc = self.spec.toolchain.cc
+        else:
+            cflags = list(rendering.cflags)
+            cc = rendering.compiler or self.spec.toolchain.cc
+        try:
+            sources = self.sources(program, rendering)
+            binary = self.cache.compile(
+                cc, sources, self.compile_flags(rendering, cflags, program),
+                [*program.ldflags, *self.spec.toolchain.ldflags],
+                headers=sorted(p for d in program.include_dirs for p in d.glob("*.h")),
+            )
+        except ToolMissing as e:
+            return Measurement.failed(FailureReason.TOOL_MISSING, str(e))
+        except CompileError as e:
+            return Measurement.failed(FailureReason.COMPILE_ERROR, f"{e}\n{e.stderr_tail}", build_s=e.build_s)
+        except Exception as e:  # a template error is the configuration's fault, not the campaign's
+            if type(e).__module__.startswith("jinja2"):
+                return Measurement.failed(FailureReason.COMPILE_ERROR, f"template: {e}")
+            raise
+        return Build(command=(str(binary.path),), key=binary.key, build_s=binary.build_s,
+                     binary_bytes=code_bytes(binary.path), cached=binary.cached, path=binary.path)
+
+    # --- shared: run and parse -------------------------------------------------------
+    def run(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
+            reference: bool = False) -> Measurement:
+        measure = self.spec.measure
+        env = {**measure.harness_env(), **rendering.env}
+        if reference:
+            env.update(TUNE_WARMUP="0", TUNE_MIN_REPS="1", TUNE_MAX_REPS="1")
+        timeout = program.timeout_s or measure.timeout_s
+        command = [*build.command, *program.args, *rendering.args]
+        last: Completed | None = None
+        for _ in range(1 + max(measure.retries, 0)):
+            try:
+                deployed = self.deploy(build)
+            except OSError as e:
+                last = Completed(None, "", "", 0.0, transport_error=f"deploy failed: {e}")
+                continue
+            command = [*deployed.command, *program.args, *rendering.args]
+            last = self.execute(command, env, timeout, want_output)
+            if not last.transport_error:
+                break
+        assert last is not None
+        m = self.parse(last, timeout)
+        metrics = dict(m.metrics)
+        metrics.setdefault("build_s", build.build_s)
+        if build.binary_bytes is not None:
+            metrics.setdefault("binary_bytes", float(build.binary_bytes))
+        return Measurement(metrics=metrics, samples_ms=m.samples_ms, checksum=m.checksum,
+                           output=m.output, reason=m.reason, detail=m.detail)
+
+    def parse(self, done: Completed, timeout_s: float) -> Measurement:
+        """Turn a finished process into a Measurement (the @tune protocol)."""
+        wall = {"wall_s": done.wall_s}
+        if done.transport_error:
+            return Measurement.failed(FailureReason.TRANSPORT, done.transport_error, **wall)
+        if done.timed_out:
+            return Measurement.failed(FailureReason.TIMEOUT, f"no result after {timeout_s:g}s\n{tail(done.stderr)}", **wall)
+        if done.returncode != 0:
+            rc = done.returncode
+            what = f"killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0 else f"exit status {rc}"
+            return Measurement.failed(FailureReason.CRASH, f"{what}\n{tail(done.stderr)}", **wall)
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith(TUNE_LINE)]
+        if not lines:
+            return Measurement.failed(FailureReason.BAD_OUTPUT, f"no '@tune' line on stdout\n{tail(done.stdout)}", **wall)
+        try:
+            report = json.loads(lines[-1][len(TUNE_LINE):])
+        except json.JSONDecodeError as e:
+            return Measurement.failed(FailureReason.BAD_OUTPUT, f"bad @tune line: {e}", **wall)
+        if "infeasible" in report:
+            return Measurement.failed(FailureReason.INFEASIBLE, str(report["infeasible"]), **wall)
+        metrics: dict[str, float] = {k: float(v) for k, v in report.get("metrics", {}).items()
+                                     if isinstance(v, (int, float))}
+        if "wrong_output" in report:
+            return Measurement.failed(FailureReason.WRONG_OUTPUT, str(report["wrong_output"]), **metrics, **wall)
+        samples = tuple(float(s) for s in report.get("samples_ms", ()))
+        if samples:
+            med, lo, hi = median_ci(samples)
+            metrics.setdefault("latency_ms", med)
+            metrics.update(latency_ci_low_ms=lo, latency_ci_high_ms=hi, reps=float(len(samples)))
+        if "items" in metrics and metrics.get("latency_ms", 0) > 0:
+            metrics.setdefault("throughput", metrics["items"] / (metrics["latency_ms"] / 1e3))
+        metrics.update(wall)
+        if any(math.isnan(v) for v in metrics.values()):
+            return Measurement.failed(FailureReason.BAD_OUTPUT, "a metric is NaN", **wall)
+        return Measurement(metrics=metrics, samples_ms=samples, checksum=report.get("checksum"),
+                           output=done.output)

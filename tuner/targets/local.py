@@ -1,0 +1,72 @@
+"""This machine: a local process, optionally pinned to CPUs with taskset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tuner.records import Availability
+from tuner.targets.base import Completed, Target
+
+
+def run_process(command: Sequence[str], env: Mapping[str, str] | None, timeout_s: float,
+                cwd: str | Path | None = None, stdin: bytes | None = None) -> Completed:
+    """Run argv (never a shell) in its own process group; on timeout or Ctrl-C kill the group."""
+    t0 = time.perf_counter()
+    full_env = {**os.environ, **(env or {})}
+    try:
+        proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                env=full_env, cwd=cwd, start_new_session=True)
+    except OSError as e:
+        return Completed(None, "", str(e), 0.0, transport_error=f"cannot start {command[0]}: {e.strerror}")
+    try:
+        out, err = proc.communicate(input=stdin, timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        timed_out = True
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return Completed(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                     time.perf_counter() - t0, timed_out)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class LocalTarget(Target):
+    def probe(self) -> Availability:
+        pin = self.spec.measure.pin_cpu
+        if pin and shutil.which("taskset") is None:
+            return Availability(False, "pin_cpu is set but 'taskset' is not installed (util-linux)")
+        return super().probe()
+
+    def prefix(self) -> list[str]:
+        pin = self.spec.measure.pin_cpu
+        return ["taskset", "-c", str(pin)] if pin else []
+
+    def execute(self, command: Sequence[str], env: Mapping[str, str], timeout_s: float,
+                want_output: bool) -> Completed:
+        with tempfile.TemporaryDirectory(prefix="tune-run-") as tmp:
+            out_path = Path(tmp) / "output.bin"
+            if want_output:
+                env = {**env, "TUNE_OUTPUT": str(out_path)}
+            done = run_process([*self.prefix(), *command], env, timeout_s, cwd=tmp)
+            if want_output and out_path.exists():
+                return Completed(done.returncode, done.stdout, done.stderr, done.wall_s,
+                                 done.timed_out, out_path.read_bytes(), done.transport_error)
+            return done

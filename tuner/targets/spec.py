@@ -1,0 +1,90 @@
+"""A target file: a toolchain, a transport (the driver) and a measurement method."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner import library
+from tuner.errors import BadInput
+from tuner.tomlfile import check_keys, load_toml
+
+METHODS = ("wall", "reported", "instructions")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cc: str = "gcc"
+    cflags: tuple[str, ...] = ()
+    ldflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    method: str = "wall"
+    warmup: int = 1
+    min_reps: int = 5
+    max_reps: int = 30
+    ci_rel: float = 0.05
+    max_seconds: float = 10.0
+    timeout_s: float = 60.0
+    pin_cpu: str = ""        # a taskset CPU list, e.g. "1"; empty: no pinning
+    retries: int = 1         # transport failures retried this many times
+
+    def harness_env(self) -> dict[str, str]:
+        """The environment that steers tune_harness.h's repetition loop."""
+        if self.method == "wall":
+            reps = dict(TUNE_WARMUP=self.warmup, TUNE_MIN_REPS=self.min_reps,
+                        TUNE_MAX_REPS=self.max_reps, TUNE_CI_REL=self.ci_rel,
+                        TUNE_MAX_SECONDS=self.max_seconds)
+        else:  # counts and simulations are deterministic: one run is the measurement
+            reps = dict(TUNE_WARMUP=0, TUNE_MIN_REPS=1, TUNE_MAX_REPS=1)
+        return {k: str(v) for k, v in reps.items()}
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    driver: str
+    description: str = ""
+    toolchain: Toolchain = Toolchain()
+    measure: MeasureSpec = MeasureSpec()
+    transport: dict[str, Any] = field(default_factory=dict)
+    cores: int = 0           # 0: ask the driver
+    file: Path | None = None
+
+
+def _section(table: dict[str, Any], key: str, allowed: set[str], path: Path) -> dict[str, Any]:
+    section = table.get(key, {})
+    if not isinstance(section, dict):
+        raise BadInput(f"[{key}] must be a table", path, key)
+    check_keys(section, allowed, path, key)
+    return section
+
+
+def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpec:
+    """Load targets/NAME.toml; `overrides` (from the command line) replace [transport] keys."""
+    path = library.find("target", name)
+    table = load_toml(path)
+    check_keys(table, {"description", "driver", "toolchain", "measure", "transport", "cores"}, path, "")
+    driver = table.get("driver")
+    if not isinstance(driver, str):
+        raise BadInput("a target needs driver = \"local\" (or qemu, ssh, android, python)", path, "driver")
+    tc = _section(table, "toolchain", {"cc", "cflags", "ldflags"}, path)
+    ms = _section(table, "measure", set(MeasureSpec.__dataclass_fields__), path)
+    if ms.get("method", "wall") not in METHODS:
+        raise BadInput(f"method must be one of {', '.join(METHODS)}", path, "measure.method")
+    try:
+        measure = MeasureSpec(**ms)
+    except TypeError as e:
+        raise BadInput(str(e), path, "measure") from None
+    transport = dict(table.get("transport", {}))
+    transport.update(overrides or {})
+    cc = os.environ.get("TUNE_CC_" + path.stem.upper().replace("-", "_"), tc.get("cc", "gcc"))
+    return TargetSpec(
+        name=path.stem, driver=driver, description=str(table.get("description", "")),
+        toolchain=Toolchain(cc, tuple(tc.get("cflags", ())), tuple(tc.get("ldflags", ()))),
+        measure=measure, transport=transport, cores=int(table.get("cores", 0)), file=path,
+    )
