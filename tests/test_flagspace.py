@@ -1,5 +1,6 @@
 """Compiler knob files: the curated GCC set and the generator in tuner/flagspace.py."""
 import shutil
+import time
 import subprocess
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -81,3 +82,114 @@ def test_conv2d_study_parses():
     assert study["program"]["verify"] == "exact"
     assert (ROOT / "programs" / study["program"]["sources"][0]).exists()
     assert not set(study["knobs"]) & set(curated())
+
+
+# ---------------------------------------------------------------- the generator
+
+from tuner import flagspace  # noqa: E402
+
+# options the installed compilers list but legitimately refuse for C at -O2 -Werror
+KNOWN_REJECTS = {
+    "f_unroll_completely_grow_size",    # gcc: "not valid for C" (Fortran only)
+    "f_enable_matrix", "f_inline_hint_functions",  # clang 14: the -fno- form does not exist
+}
+BOGUS = "-fthis-flag-does-not-exist"
+
+
+@pytest.fixture(scope="module")
+def gcc_generated():
+    if not HAVE_GCC:
+        pytest.skip("gcc not installed")
+    t0 = time.monotonic()
+    knobs, rep = flagspace.generate("gcc", extra_flags=[BOGUS])
+    secs = time.monotonic() - t0
+    print(f"\nfull gcc flag-space generation took {secs:.1f} s "
+          f"({len(rep.accepted)} knobs accepted)")
+    return knobs, rep
+
+
+def test_gcc_discovery_finds_many_flags_and_params():
+    rep = flagspace.Report("gcc", "")
+    flags = flagspace.gcc_flag_candidates("gcc", rep)
+    params = flagspace.gcc_param_candidates("gcc", rep)
+    assert rep.flags_found > 100 and len(flags) > 100
+    assert rep.params_found > 100 and len(params) > 50
+    names = {c.name for c in flags}
+    assert {"f_tree_vectorize", "f_unroll_loops", "f_fast_math"} <= names
+    assert any(c.table["fp_unsafe"] if "fp_unsafe" in c.table else c.fp_unsafe
+               for c in flags if c.name == "f_fast_math")
+
+
+def test_gcc_generation_accepts_real_rejects_bogus(gcc_generated):
+    knobs, rep = gcc_generated
+    rejected = {c.name for c in rep.rejected}
+    bogus = flagspace.knob_name("f_", BOGUS[2:])
+    assert bogus in rejected
+    assert rejected - {bogus} <= KNOWN_REJECTS, rejected
+    flags = [k for k in knobs if k.kind == "flag"]
+    params = [k for k in knobs if k.kind == "param"]
+    assert len(flags) > 100 and len(params) > 50
+    assert rep.seconds < 120
+    names = {k.name for k in knobs}
+    assert {"f_tree_vectorize", "param_max_unroll_times", "opt_level", "march",
+            "mtune", "prefer_vector_width"} <= names
+    # FP-semantics flags are out by default
+    assert not names & {"f_fast_math", "f_associative_math", "f_fp_contract"}
+    assert "f_fast_math" in rep.fp_unsafe
+    march = next(k for k in knobs if k.name == "march").table["choices"]
+    assert "-march=native" in march and "-march=x86-64" in march
+    assert "-march=i386" not in march            # 32-bit only: does not compile for x86-64
+    assert "-Ofast" not in next(k for k in knobs if k.name == "opt_level").table["choices"]
+
+
+def test_generated_toml_parses_and_is_well_formed(gcc_generated, tmp_path):
+    knobs, rep = gcc_generated
+    text = flagspace.render_toml(knobs, rep, ["gcc"])
+    parsed = tomllib.loads(text)["knobs"]
+    assert set(parsed) == {k.name for k in knobs}
+    check_knob_tables(parsed)
+
+
+def check_knob_tables(knobs: dict):
+    for name, k in knobs.items():
+        assert k["tags"] and all(isinstance(t, str) for t in k["tags"]), name
+        if k["kind"] == "flag":
+            assert k["flag"].startswith("-f") and k["tristate"] is True, name
+        elif k["kind"] == "param":
+            assert k["low"] < k["high"], name
+        else:
+            assert k["kind"] == "categorical" and k["choices"] and k["to"] == "cflag", name
+        assert not k.get("fp_unsafe"), name
+
+
+@pytest.mark.parametrize("fname", ["gcc.toml", "clang.toml"])
+def test_committed_generated_files_parse(fname):
+    knobs = tomllib.loads((KNOBS / fname).read_text())["knobs"]
+    check_knob_tables(knobs)
+    assert sum(k["kind"] == "flag" for k in knobs.values()) >= 15
+    if fname == "gcc.toml":
+        assert sum(k["kind"] == "param" for k in knobs.values()) >= 50
+
+
+def test_cli_writes_file_and_rejects_bogus_flag(tmp_path, capsys):
+    if not HAVE_GCC:
+        pytest.skip("gcc not installed")
+    out = tmp_path / "sub.toml"
+    rc = flagspace.main(["gcc", "--out", str(out), "--limit", "30", "--no-target",
+                         f"--extra-flag={BOGUS}"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "rejected f_this_flag_does_not_exist" in err and "wrote" in err
+    knobs = tomllib.loads(out.read_text())["knobs"]
+    assert "f_this_flag_does_not_exist" not in knobs and len(knobs) >= 25
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_clang_generation(tmp_path):
+    knobs, rep = flagspace.generate("clang", extra_flags=[BOGUS], with_target=False)
+    names = {k.name for k in knobs}
+    assert {"f_unroll_loops", "f_vectorize", "f_slp_vectorize", "opt_level"} <= names
+    rejected = {c.name for c in rep.rejected}
+    assert "f_this_flag_does_not_exist" in rejected
+    assert rejected - {"f_this_flag_does_not_exist"} <= KNOWN_REJECTS, rejected
+    assert not [k for k in knobs if k.kind == "param"]      # clang has no --param
