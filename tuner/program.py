@@ -11,7 +11,7 @@ from tuner.errors import BadInput
 from tuner.tomlfile import check_keys
 
 PROGRAM_KEYS = {"sources", "template", "params", "cflags", "ldflags", "args", "verify",
-                "reference_cflags", "module", "language", "timeout_s"}
+                "reference_cflags", "module", "language", "timeout_s", "requires"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ class ProgramSpec:
     module: str | None = None           # a Python module run as `python -m module` (python target)
     language: str = "c"
     timeout_s: float | None = None
+    requires: tuple[str, ...] = ()       # Python modules the study needs (optional extras)
+
+    def missing_requirements(self) -> list[str]:
+        import importlib.util
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
     @property
     def include_dirs(self) -> tuple[Path, ...]:
@@ -94,4 +99,5 @@ def load_program(table: Any, study_file: Path) -> ProgramSpec:
         module=table.get("module"),
         language=str(table.get("language", "c")),
         timeout_s=float(timeout) if timeout is not None else None,
+        requires=_strs(table.get("requires", []), study_file, "program.requires"),
     )

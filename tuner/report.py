@@ -3,7 +3,7 @@ and where the study's baseline lies. Shared by `tune pareto`, `tune export` and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,16 @@ def speedups(report: Report, spec: StudySpec) -> dict[str, float]:
             continue
         best = min(vals) if o.direction == "minimize" else max(vals)
         out[o.name] = (base / best) if o.direction == "minimize" else (best / base)
+    return out
+
+
+def concise(recs: list[T.TrialRecord], spec: StudySpec) -> list[T.TrialRecord]:
+    """The same records showing only knobs away from their defaults, for a readable table."""
+    out = []
+    for r in recs:
+        params = {k: v for k, v in r.params.items()
+                  if k not in spec.space.knobs or v != spec.space.knobs[k].default}
+        out.append(replace(r, params=params or {"(defaults)": ""}))
     return out
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -131,6 +133,37 @@ class SearchSpace:
             except (ExprError, TypeError, ZeroDivisionError, ValueError) as e:
                 broken.append(f"{c.name} ({e})")
         return broken
+
+    def check_satisfiable(self, pins: Mapping[str, Any] | None = None, samples: int = 2000, seed: int = 0) -> None:
+        """Reject a space whose constraints no configuration meets (before anything is built).
+
+        Random configurations are drawn; if none is feasible the constraint broken most often
+        is named. A space with rare feasible points may be rejected wrongly only when fewer than
+        1 in `samples` configurations is feasible, which no sampler could explore anyway.
+        """
+        if not self.constraints:
+            return
+        rng = random.Random(seed)
+        broken: Counter[str] = Counter()
+        for _ in range(samples):
+            config: Config = {}
+            for knob in self.knobs.values():
+                if not self.active(knob, config):
+                    continue
+                if pins and knob.name in pins:
+                    config[knob.name] = pins[knob.name]
+                    continue
+                dist = knob.distribution()
+                raw = (rng.choice(dist.choices) if isinstance(dist, CategoricalDistribution)
+                       else rng.randrange(dist.low, dist.high + 1, dist.step))
+                config[knob.name] = knob.decode(raw)
+            violated = self.violations(config)
+            if not violated:
+                return
+            broken.update(violated)
+        worst = broken.most_common(1)[0][0]
+        raise BadInput(f"no configuration satisfies the constraints (of {samples} random ones, "
+                       f"{broken[worst]} break '{worst}')", self.file, "constraints")
 
     def render(self, config: Mapping[str, Any]) -> Rendering:
         """Merge the knobs' renderings in file order."""

@@ -43,6 +43,10 @@ def _overrides(items: list[str]) -> dict[str, object]:
 
 
 def open_target(args: argparse.Namespace, spec: StudySpec, results: Path, check: bool = True) -> Target:
+    missing = spec.program.missing_requirements()
+    if missing:
+        raise RunFailure(f"study '{spec.name}' needs the Python package(s) {', '.join(missing)}, "
+                         "which are not installed (see the README's optional extras)")
     name = getattr(args, "target", None) or spec.target
     if getattr(args, "target", None) and spec.compatible_targets and name not in spec.compatible_targets:
         raise BadInput(f"study '{spec.name}' runs on {', '.join(spec.compatible_targets)}, not '{name}'",

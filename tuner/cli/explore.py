@@ -12,7 +12,7 @@ from tuner.cli.common import add_study, add_target, open_target, results_dir
 from tuner.errors import BadInput
 from tuner.export import format_front, write_exports
 from tuner.progress import Progress
-from tuner.report import build_report, speedups
+from tuner.report import build_report, concise, speedups
 from tuner.samplers import NAMES, choose
 from tuner.study import load_study
 
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     sampler, why = choose(args.sampler or spec.sampler, spec.space, trials)
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
+    spec.space.constants["cores"] = target.cores()
+    spec.space.check_satisfiable(pins)
     campaign = Campaign(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
                                               not args.no_progress))
     if not pins:
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Pareto front ({len(report.front)} points, hypervolume {report.hypervolume:.6g} "
           f"against reference {fmt_point(report.reference)}; * = knee):")
-    print(format_front(report.front, spec.objectives, "table"))
+    print(format_front(concise(report.front, spec), spec.objectives, "table"))
+    print("(params: knobs away from their defaults; `tune pareto --format json` has them all)")
     if report.baseline is not None:
         base = ", ".join(f"{k}={v:.4g}" for k, v in report.baseline.values.items())
         on_front = any(r.number == report.baseline.number for r in report.front)

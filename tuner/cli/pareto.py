@@ -7,7 +7,7 @@ import argparse
 from tuner.cli.common import add_format, add_study
 from tuner.cli.status import load_campaign
 from tuner.export import FORMATS, format_front
-from tuner.report import build_report
+from tuner.report import build_report, concise
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     spec, study = load_campaign(args)
     report = build_report(spec, study)
-    print(format_front(report.front, spec.objectives, args.format))
+    front = concise(report.front, spec) if args.format == "table" else report.front
+    print(format_front(front, spec.objectives, args.format))
     if args.format == "table":
         print(f"{len(report.front)} Pareto points of {len(report.verified)} verified trials; "
               f"hypervolume {report.hypervolume:.6g} against reference "

@@ -13,6 +13,7 @@ from tuner.targets.spec import TargetSpec, load_target
 
 DRIVERS: dict[str, str] = {
     "local": "tuner.targets.local:LocalTarget",
+    "python": "tuner.targets.python:PythonTarget",
     "qemu": "tuner.targets.qemu:QemuTarget",
     "ssh": "tuner.targets.ssh:SshTarget",
     "android": "tuner.targets.android:AndroidTarget",
