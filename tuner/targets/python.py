@@ -17,6 +17,8 @@ from tuner.targets.local import LocalTarget
 
 
 class PythonTarget(LocalTarget):
+    tags = frozenset({"no_native_build"})   # runs a module; the C conformance checks do not apply
+
     def probe(self) -> Availability:
         return Availability(True, "")
 

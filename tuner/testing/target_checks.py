@@ -226,7 +226,8 @@ def skip_reason(name: str, target: Any) -> str | None:
     try:
         compiler_identity(target.spec.toolchain.cc)
     except ToolMissing as e:
-        return f"{target.spec.name}: {e}"
+        a = target.probe()
+        return f"{target.spec.name}: {e}" + (f" ({a.reason})" if a.reason else "")
     if needs == "device":
         a = target.probe()
         if not a.usable:
