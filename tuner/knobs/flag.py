@@ -7,6 +7,7 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution
 
 from tuner.knobs.base import Knob
+from tuner.records import Rendering
 
 ON, OFF, DEFAULT = "on", "off", "default"
 _TRUE = {"on", "1", "true", "yes"}
@@ -73,6 +74,13 @@ class FlagKnob(Knob):
 
     def text(self, value: Any) -> str:
         return "1" if self.coerce(value) == ON else "0"
+
+    def render(self, value: Any) -> Rendering:
+        # 'default' leaves the choice to the -O level or the program: nothing is passed, so a
+        # tri-state define/env/arg does not render 'default' exactly like 'off'.
+        if self.coerce(value) == DEFAULT:
+            return Rendering()
+        return super().render(value)
 
     def domain(self) -> str:
         return f"{self.flag}: {'/'.join(self.states)}"
