@@ -13,10 +13,28 @@ import math
 import operator
 from typing import Any, Mapping
 
+MAX_INT_BITS = 4096      # `2 ** 10 ** 10` would take minutes and gigabytes: refuse it
+MAX_REPEAT = 100_000     # `'a' * 10 ** 12` likewise
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if (isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1
+            and b * math.log2(abs(a)) > MAX_INT_BITS):
+        raise ExprError(f"{a} ** {b} is too large (over {MAX_INT_BITS} bits)")
+    return operator.pow(a, b)
+
+
+def _mul(a: Any, b: Any) -> Any:
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (str, tuple)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
+            raise ExprError(f"repeating a sequence {n} times is too large")
+    return operator.mul(a, b)
+
+
 _BINOPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+    ast.Pow: _pow,
 }
 _CMPOPS = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -75,7 +93,12 @@ class Expr:
         return names
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
-        return self._eval(self._tree, env)
+        try:
+            return self._eval(self._tree, env)
+        except ExprError:
+            raise
+        except (ArithmeticError, TypeError, ValueError) as e:   # log2(0), 1/0, 2.0**1e6, 1+'a'
+            raise ExprError(f"cannot evaluate '{self.text}': {e}") from None
 
     def _eval(self, node: ast.AST, env: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.Constant):
