@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import platform
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,17 @@ def loopback_overrides(spec, server) -> dict:
             pytest.skip(f"{spec.name} builds for {arch}; testing it here needs {emulator}")
         overrides["run_prefix"] = [emulator]
     return overrides
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_stray_adb_server():
+    """The android probe runs `adb devices`, which starts an adb server: stop it if we did."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        was_running = s.connect_ex(("127.0.0.1", 5037)) == 0
+    yield
+    if not was_running and shutil.which("adb"):
+        subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")
