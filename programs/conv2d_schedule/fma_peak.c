@@ -5,7 +5,7 @@
  * enough independent chains to cover FMA latency x FMA ports. Prints one line:
  *     peak_gflops <threads> <lanes> <gflops>
  * Build: gcc -O3 -march=native -ffp-contract=fast -fopenmp -DVBYTES=64 fma_peak.c
- * Run:   ./fma_peak [iterations]   (threads from OMP_NUM_THREADS)
+ * Run:   ./fma_peak [iterations [trials]]   (threads from OMP_NUM_THREADS; best trial printed)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <omp.h>
@@ -29,10 +29,11 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
     long iters = argc > 1 ? atol(argv[1]) : 20000000L;
+    int trials = argc > 2 ? atoi(argv[2]) : 3;
     int threads = 1;
     double best = 0.0;
     volatile float sink = 0.0f;
-    for (int trial = 0; trial < 3; trial++) {
+    for (int trial = 0; trial < trials; trial++) {
         double t0 = now_s();
         #pragma omp parallel reduction(+ : sink)
         {
