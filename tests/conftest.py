@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -209,8 +210,10 @@ class Lab:
                               timeout=timeout, env=self.env())
 
     def popen(self, *args: Any) -> subprocess.Popen:
+        """`tune` in the background; SIGINT reaches it as Ctrl-C would even if ours is ignored."""
         return subprocess.Popen(self.argv(*args), cwd=self.root, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env())
+                                stderr=subprocess.PIPE, text=True, env=self.env(),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def ok(self, *args: Any) -> subprocess.CompletedProcess:
         proc = self.tune(*args)

@@ -28,6 +28,15 @@ def _grid(space: SearchSpace) -> dict[str, list]:
     return grid
 
 
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler calls `study.stop()` once the grid is exhausted, which raises
+    outside `study.optimize`; the campaign's ask-and-tell loop stops on its own budget, and a
+    re-proposed grid point is recorded as a duplicate."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: D102
+        pass
+
+
 def _tpe(space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                       n_startup_trials=min(10, max(4, len(space) // 2)))
@@ -47,7 +56,7 @@ FACTORIES: dict[str, Callable[[SearchSpace, int | None, int], optuna.samplers.Ba
     "nsga3": lambda s, seed, n: optuna.samplers.NSGAIIISampler(seed=seed),
     "gp": _gp,
     "random": lambda s, seed, n: optuna.samplers.RandomSampler(seed=seed),
-    "grid": lambda s, seed, n: optuna.samplers.GridSampler(_grid(s), seed=seed),
+    "grid": lambda s, seed, n: _AskTellGridSampler(_grid(s), seed=seed),
 }
 NAMES = ("auto", *FACTORIES)
 
