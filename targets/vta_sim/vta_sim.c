@@ -1,0 +1,1153 @@
+/* vta_sim.c: a VTA-like FPGA accelerator simulator for conv2d layers (int8 GEMM core).
+ *
+ * Compiled once per hardware configuration; the configuration is compile-time constants
+ * (see vta_config.h). For a conv2d layer and a schedule it generates the instruction stream
+ * TVM's VTA conv2d would issue (padded 2-D loads, micro-op kernels, accumulator reset, GEMM,
+ * ALU epilogue, stores, dependency tokens between load/compute/store) and simulates the three
+ * modules, the four token queues and the shared DRAM port event by event.
+ *
+ *   timing mode      instruction-level timing only (no data), counters, resources
+ *   functional mode  also executes every instruction on int8/int32 data and checks the
+ *                    result against a plain conv2d (and can dump tensors for numpy)
+ *
+ * The last stdout line is the tune protocol line:
+ *   @tune {"metrics": {...}}   or   @tune {"infeasible": "reason"}      (exit 0)
+ * Bad command-line input: one line on stderr, exit 2.  Run with --help for the CLI.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vta_config.h"
+
+/* ------------------------------------------------------------------ derived hardware */
+
+enum {
+    BATCH = 1 << VTA_LOG_BATCH,
+    BLOCK_IN = 1 << VTA_LOG_BLOCK_IN,
+    BLOCK_OUT = 1 << VTA_LOG_BLOCK_OUT,
+    INP_ELEM_BYTES = BATCH * BLOCK_IN,          /* int8 */
+    WGT_ELEM_BYTES = BLOCK_OUT * BLOCK_IN,      /* int8 */
+    ACC_ELEM_BYTES = BATCH * BLOCK_OUT * 4,     /* int32 */
+    OUT_ELEM_BYTES = BATCH * BLOCK_OUT,         /* int8 */
+    UOP_ELEM_BYTES = 4,
+};
+
+static const long INP_DEPTH = (1L << VTA_LOG_INP_BUFF_SIZE) / INP_ELEM_BYTES;
+static const long WGT_DEPTH = (1L << VTA_LOG_WGT_BUFF_SIZE) / WGT_ELEM_BYTES;
+static const long ACC_DEPTH = (1L << VTA_LOG_ACC_BUFF_SIZE) / ACC_ELEM_BYTES;
+static const long UOP_DEPTH = (1L << VTA_LOG_UOP_BUFF_SIZE) / UOP_ELEM_BYTES;
+#define OUT_DEPTH ACC_DEPTH
+
+static int ilog2(long v) { int r = 0; while ((1L << r) < v) r++; return r; }
+
+/* ------------------------------------------------------------------ model parameters */
+
+typedef struct {
+    double dram_eff;     /* achieved fraction of the DRAM port's peak bytes/cycle */
+    double dma_lat;      /* cycles from a DMA instruction's issue to its first beat */
+    double row_ovh;      /* cycles per row (burst) of a 2-D DMA */
+    double insn_ovh;     /* fetch/decode cycles per instruction, every module */
+    double pipe_fill;    /* GEMM/ALU pipeline fill per compute instruction */
+    double pad_cyc;      /* cycles to write one zero-padding element into SRAM */
+    double alu_ii;       /* cycles per ALU micro-op (one accumulator read port) */
+    double gemm_ii;      /* cycles per GEMM micro-op */
+    double dsp_per_mac;  /* DSP48 slices per 8x8 multiplier */
+    double late_release; /* 1: a tile's last input/weight buffers are released to the load module
+                            after its ALU epilogue, 0: right after its last GEMM */
+} Model;
+
+static Model M = {
+    VTA_M_DRAM_EFF, VTA_M_DMA_LAT, VTA_M_ROW_OVH, VTA_M_INSN_OVH, VTA_M_PIPE_FILL,
+    VTA_M_PAD_CYC, VTA_ALU_II, VTA_GEMM_II, VTA_M_DSP_PER_MAC, VTA_M_LATE_RELEASE,
+};
+
+static const struct { const char *name; size_t off; const char *help; } MODEL_KEYS[] = {
+    {"dram_eff", offsetof(Model, dram_eff), "achieved fraction of peak DRAM bytes/cycle"},
+    {"dma_lat", offsetof(Model, dma_lat), "cycles per DMA instruction before the first beat"},
+    {"row_ovh", offsetof(Model, row_ovh), "cycles per row (burst) of a 2-D DMA"},
+    {"insn_ovh", offsetof(Model, insn_ovh), "decode cycles per instruction"},
+    {"pipe_fill", offsetof(Model, pipe_fill), "pipeline fill cycles per GEMM/ALU instruction"},
+    {"pad_cyc", offsetof(Model, pad_cyc), "cycles per zero-padding element written"},
+    {"alu_ii", offsetof(Model, alu_ii), "cycles per ALU micro-op"},
+    {"gemm_ii", offsetof(Model, gemm_ii), "cycles per GEMM micro-op"},
+    {"dsp_per_mac", offsetof(Model, dsp_per_mac), "DSP slices per 8x8 multiplier"},
+    {"late_release", offsetof(Model, late_release), "1: last load buffers of a tile freed after the ALU epilogue"},
+};
+#define N_MODEL_KEYS (sizeof MODEL_KEYS / sizeof MODEL_KEYS[0])
+
+/* ------------------------------------------------------------------ parts */
+
+typedef struct { const char *name; int dsp, bram36, lut; double mhz, dram_bpc; } Part;
+static const Part PARTS[] = {
+    {"xc7z020", 220, 140, 53200, 100.0, 8.0},   /* Pynq-Z1 */
+    {"xczu3eg", 360, 216, 70560, 333.0, 16.0},  /* Ultra96 */
+    {"xczu7ev", 1728, 312, 230400, 333.0, 16.0}, /* ZCU104 */
+};
+#define N_PARTS 3
+static const Part *PART;
+static double CLOCK_MHZ, DRAM_BPC;
+
+static const Part *find_part(const char *s) {
+    for (int i = 0; i < N_PARTS; i++)
+        if (strcmp(s, PARTS[i].name) == 0) return &PARTS[i];
+    if (s[0] >= '0' && s[0] <= '9' && s[1] == 0 && s[0] - '0' < N_PARTS) return &PARTS[s[0] - '0'];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static void die_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vta_sim: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') { fputc('\\', f); fputc(*s, f); }
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned char)*s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void infeasible(const char *reason) {
+    fflush(stdout);
+    printf("@tune {\"infeasible\": ");
+    json_str(stdout, reason);
+    printf("}\n");
+    fflush(stdout);
+    exit(0);
+}
+
+/* ------------------------------------------------------------------ layers and schedules */
+
+typedef struct { char name[16]; int n, h, w, ic, oc, k, s, p, count; } Layer;
+typedef struct { int tb, th, tw, tci, tco, ocn, hn; } Sched;
+
+static const Layer RESNET18[] = {
+    {"C2", 1, 56, 56, 64, 64, 3, 1, 1, 4},   {"C3", 1, 56, 56, 64, 64, 1, 1, 0, 0},
+    {"C4", 1, 56, 56, 64, 128, 3, 2, 1, 1},  {"C5", 1, 56, 56, 64, 128, 1, 2, 0, 1},
+    {"C6", 1, 28, 28, 128, 128, 3, 1, 1, 3}, {"C7", 1, 28, 28, 128, 256, 3, 2, 1, 1},
+    {"C8", 1, 28, 28, 128, 256, 1, 2, 0, 1}, {"C9", 1, 14, 14, 256, 256, 3, 1, 1, 3},
+    {"C10", 1, 14, 14, 256, 512, 3, 2, 1, 1}, {"C11", 1, 14, 14, 256, 512, 1, 2, 0, 1},
+    {"C12", 1, 7, 7, 512, 512, 3, 1, 1, 3},
+};
+#define N_RESNET18 11
+
+static int out_h(const Layer *L) { return (L->h + 2 * L->p - L->k) / L->s + 1; }
+static int out_w(const Layer *L) { return (L->w + 2 * L->p - L->k) / L->s + 1; }
+static double layer_macs(const Layer *L) {
+    return (double)L->n * out_h(L) * out_w(L) * L->oc * L->ic * L->k * L->k;
+}
+
+/* ------------------------------------------------------------------ instructions */
+
+enum { OP_LOAD, OP_STORE, OP_GEMM, OP_ALU };
+enum { MEM_UOP, MEM_WGT, MEM_INP, MEM_ACC, MEM_OUT };
+enum { ALU_MIN, ALU_MAX, ALU_ADD, ALU_SHR };
+enum { POP_PREV = 1, POP_NEXT = 2, PUSH_PREV = 4, PUSH_NEXT = 8, F_RESET = 16, F_IMM = 32 };
+enum { Q_LOAD, Q_COMPUTE, Q_STORE };
+
+typedef struct {
+    uint8_t op, mem, flags, alu_op;
+    int32_t imm;
+    int32_t sram_base, dram_base, y_size, x_size, x_stride, pt, pb, pl, pr;
+    int32_t uop_bgn, uop_end, iter_out, iter_in, dst_fo, dst_fi, src_fo, src_fi, wgt_fo, wgt_fi;
+} Insn;
+
+typedef struct { int32_t acc, src, wgt; } Uop;
+
+typedef struct { Insn *v; long n, cap; } IVec;
+typedef struct {
+    IVec q[3];
+    Uop *uops; long nuops, capuops;
+} Program;
+
+static Insn *push_insn(Program *P, int q) {
+    IVec *v = &P->q[q];
+    if (v->n == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 1024;
+        v->v = realloc(v->v, (size_t)v->cap * sizeof(Insn));
+        if (!v->v) { fprintf(stderr, "vta_sim: out of memory\n"); exit(3); }
+    }
+    Insn *i = &v->v[v->n++];
+    memset(i, 0, sizeof *i);
+    return i;
+}
+
+static int32_t push_uop(Program *P, int32_t acc, int32_t src, int32_t wgt) {
+    if (P->nuops == P->capuops) {
+        P->capuops = P->capuops ? 2 * P->capuops : 1024;
+        P->uops = realloc(P->uops, (size_t)P->capuops * sizeof(Uop));
+        if (!P->uops) { fprintf(stderr, "vta_sim: out of memory\n"); exit(3); }
+    }
+    P->uops[P->nuops] = (Uop){acc, src, wgt};
+    return (int32_t)P->nuops++;
+}
+
+/* ------------------------------------------------------------------ schedule checks */
+
+static int epilogue_bias = 1; /* 1: SHR, ADD bias, MIN, MAX (benchmark); 0: SHR, MIN, MAX (tutorial) */
+
+typedef struct {
+    int OH, OW, NB, ICB, OCB, nt, in_th, in_tw;
+    long acc_tile, inp_tile, wgt_tile, uops;
+} Geo;
+
+/* Static legality of (layer, schedule) on this hardware. Returns NULL or a reason. */
+static const char *check_schedule(const Layer *L, const Sched *S, Geo *g, char *buf, size_t nb) {
+    if (L->n % BATCH) { snprintf(buf, nb, "shape not divisible by block size: batch %d %% BATCH %d", L->n, BATCH); return buf; }
+    if (L->ic % BLOCK_IN) { snprintf(buf, nb, "shape not divisible by block size: IC %d %% BLOCK_IN %d", L->ic, BLOCK_IN); return buf; }
+    if (L->oc % BLOCK_OUT) { snprintf(buf, nb, "shape not divisible by block size: OC %d %% BLOCK_OUT %d", L->oc, BLOCK_OUT); return buf; }
+    g->OH = out_h(L); g->OW = out_w(L);
+    g->NB = L->n / BATCH; g->ICB = L->ic / BLOCK_IN; g->OCB = L->oc / BLOCK_OUT;
+    if (S->tb < 1 || S->th < 1 || S->tw < 1 || S->tci < 1 || S->tco < 1 || S->ocn < 1 || S->hn < 1 ||
+        g->NB % S->tb || g->OH % S->th || g->OW % S->tw || g->ICB % S->tci || g->OCB % S->tco) {
+        snprintf(buf, nb, "tile factors (b=%d h=%d w=%d ci=%d co=%d) do not divide (batch blocks %d, OH %d, OW %d, IC blocks %d, OC blocks %d)",
+                 S->tb, S->th, S->tw, S->tci, S->tco, g->NB, g->OH, g->OW, g->ICB, g->OCB);
+        return buf;
+    }
+    if (S->ocn > 2 || S->hn > 2) { snprintf(buf, nb, "virtual threads must be 1 or 2 (oc_nthread=%d h_nthread=%d)", S->ocn, S->hn); return buf; }
+    if ((g->OCB / S->tco) % S->ocn) { snprintf(buf, nb, "oc_nthread=%d does not divide the %d output-channel tiles", S->ocn, g->OCB / S->tco); return buf; }
+    if ((g->OH / S->th) % S->hn) { snprintf(buf, nb, "h_nthread=%d does not divide the %d row tiles", S->hn, g->OH / S->th); return buf; }
+    g->nt = S->ocn * S->hn;
+    g->in_th = (S->th - 1) * L->s + L->k;
+    g->in_tw = (S->tw - 1) * L->s + L->k;
+    g->inp_tile = (long)S->tb * S->tci * g->in_th * g->in_tw;
+    g->wgt_tile = (long)S->tco * S->tci * L->k * L->k;
+    g->acc_tile = (long)S->tb * S->tco * S->th * S->tw + (epilogue_bias ? (long)S->tb * S->tco : 0);
+    long pos = (long)S->tb * S->th * S->tw;
+    g->uops = (long)g->nt * pos * (L->k * L->k + (epilogue_bias ? 1 : 0));
+    if (g->inp_tile * g->nt > INP_DEPTH) { snprintf(buf, nb, "input tile of %ld elements x %d threads overflows the input buffer (%ld)", g->inp_tile, g->nt, INP_DEPTH); return buf; }
+    if (g->wgt_tile * g->nt > WGT_DEPTH) { snprintf(buf, nb, "weight tile of %ld elements x %d threads overflows the weight buffer (%ld)", g->wgt_tile, g->nt, WGT_DEPTH); return buf; }
+    if (g->acc_tile * g->nt > ACC_DEPTH) { snprintf(buf, nb, "accumulator tile of %ld elements x %d threads overflows the accumulator buffer (%ld)", g->acc_tile, g->nt, ACC_DEPTH); return buf; }
+    if (g->uops > UOP_DEPTH) { snprintf(buf, nb, "too many micro-ops: %ld > micro-op buffer depth %ld", g->uops, UOP_DEPTH); return buf; }
+    if (pos == 1 && S->tci > 1) { snprintf(buf, nb, "back-to-back micro-ops on one accumulator (1 output position per tile with tile_ci=%d)", S->tci); return buf; }
+    if (L->p > 15) { snprintf(buf, nb, "padding %d does not fit the 4-bit padding field", L->p); return buf; }
+    if ((long)L->w >= 65536 || (long)g->ICB * L->k * L->k >= 65536 || (long)g->OW >= 65536) { snprintf(buf, nb, "DMA stride does not fit the 16-bit field"); return buf; }
+    return NULL;
+}
+
+/* Field widths of the instruction encoding, checked per emitted instruction. */
+static int FB_UOP, FB_ACC, FB_INP, FB_WGT, FB_SRC;
+static const char *encode_err;
+static char encode_buf[200];
+
+static void fit_field(long v, int bits, const char *what) {
+    if (!encode_err && (v < 0 || v >= (1L << bits))) {
+        snprintf(encode_buf, sizeof encode_buf, "%s = %ld does not fit its %d-bit instruction field", what, v, bits);
+        encode_err = encode_buf;
+    }
+}
+
+static void check_insn(const Insn *i) {
+    if (i->op == OP_LOAD || i->op == OP_STORE) {
+        fit_field(i->sram_base, 16, "SRAM base address");
+        fit_field(i->y_size, 16, "DMA y_size");
+        fit_field(i->x_size, 16, "DMA x_size");
+        fit_field(i->x_stride, 16, "DMA x_stride");
+        fit_field(i->pt, 4, "padding"); fit_field(i->pb, 4, "padding");
+        fit_field(i->pl, 4, "padding"); fit_field(i->pr, 4, "padding");
+    } else {
+        fit_field(i->uop_bgn, FB_UOP, "uop_bgn");
+        fit_field(i->uop_end, FB_UOP + 1, "uop_end");
+        fit_field(i->iter_out, 14, "loop extent iter_out");
+        fit_field(i->iter_in, 14, "loop extent iter_in");
+        fit_field(i->dst_fo, FB_ACC, "dst_factor_out"); fit_field(i->dst_fi, FB_ACC, "dst_factor_in");
+        fit_field(i->src_fo, FB_SRC, "src_factor_out"); fit_field(i->src_fi, FB_SRC, "src_factor_in");
+        if (i->op == OP_GEMM) { fit_field(i->wgt_fo, FB_WGT, "wgt_factor_out"); fit_field(i->wgt_fi, FB_WGT, "wgt_factor_in"); }
+    }
+}
+
+/* ------------------------------------------------------------------ code generation */
+
+typedef struct { int load_busy, out_busy, any; } ThreadState;
+
+/* Emit the whole instruction stream of one layer (TVM VTA conv2d schedule). */
+static const char *generate(const Layer *L, const Sched *S, const Geo *g, Program *P) {
+    for (int q = 0; q < 3; q++) P->q[q].n = 0;
+    P->nuops = 0;
+    encode_err = NULL;
+    const int K = L->k, st = L->s, nt = g->nt;
+    const long inp_part = INP_DEPTH / nt, wgt_part = WGT_DEPTH / nt, acc_part = ACC_DEPTH / nt;
+    const long acc_out = (long)S->tb * S->tco * S->th * S->tw; /* bias entries follow */
+    /* micro-op kernels: per thread, one GEMM kernel per kernel offset (ky,kx), one bias kernel */
+    int32_t kern[4][64 + 1][2];
+    if (K * K > 64) return "kernel larger than 8x8 is not supported";
+    for (int t = 0; t < nt; t++) {
+        for (int kk = 0; kk <= K * K; kk++) {
+            if (kk == K * K && !epilogue_bias) break;
+            int ky = kk / K, kx = kk % K;
+            int32_t b0 = (int32_t)P->nuops;
+            for (int b = 0; b < S->tb; b++)
+                for (int i = 0; i < S->th; i++)
+                    for (int j = 0; j < S->tw; j++) {
+                        int32_t acc = (int32_t)(t * acc_part + (long)b * S->tco * S->th * S->tw + i * S->tw + j);
+                        if (kk < K * K) {
+                            int32_t inp = (int32_t)(t * inp_part + ((long)b * S->tci * g->in_th + i * st + ky) * g->in_tw + j * st + kx);
+                            int32_t wgt = (int32_t)(t * wgt_part + ky * K + kx);
+                            push_uop(P, acc, inp, wgt);
+                        } else {
+                            push_uop(P, acc, (int32_t)(t * acc_part + acc_out + (long)b * S->tco), 0);
+                        }
+                    }
+            kern[t][kk][0] = b0;
+            kern[t][kk][1] = (int32_t)P->nuops;
+        }
+    }
+    /* compute loads every micro-op kernel once, first thing */
+    for (int t = 0; t < nt; t++)
+        for (int kk = 0; kk <= K * K; kk++) {
+            if (kk == K * K && !epilogue_bias) break;
+            Insn *in = push_insn(P, Q_COMPUTE);
+            in->op = OP_LOAD; in->mem = MEM_UOP;
+            in->sram_base = kern[t][kk][0]; in->dram_base = kern[t][kk][0];
+            in->y_size = 1; in->x_size = kern[t][kk][1] - kern[t][kk][0]; in->x_stride = in->x_size;
+            fit_field(in->sram_base, FB_UOP, "uop SRAM base");
+        }
+
+    ThreadState ts[4] = {{0}};
+    const int HT = g->OH / S->th, WT = g->OW / S->tw, COT = g->OCB / S->tco, BT = g->NB / S->tb;
+    const int steps = g->ICB / S->tci;
+    const int late = M.late_release != 0;
+    const int alu_ops[4] = {ALU_SHR, ALU_ADD, ALU_MIN, ALU_MAX};
+    const int alu_imm[4] = {8, 0, 127, 0};
+
+    for (int bo = 0; bo < BT; bo++)
+        for (int ho = 0; ho < HT / S->hn; ho++)
+            for (int coo = 0; coo < COT / S->ocn; coo++)
+                for (int wo = 0; wo < WT; wo++) {
+                    int tb_[4], th_[4], tc_[4];
+                    for (int ht = 0; ht < S->hn; ht++)
+                        for (int ct = 0; ct < S->ocn; ct++) {
+                            int t = ht * S->ocn + ct;
+                            tb_[t] = bo * S->tb;
+                            th_[t] = (ho * S->hn + ht) * S->th;     /* first output row */
+                            tc_[t] = (coo * S->ocn + ct) * S->tco;  /* first output-channel block */
+                        }
+                    const int ow0 = wo * S->tw;
+                    /* accumulator init: bias load, reset */
+                    for (int t = 0; t < nt; t++) {
+                        int pop = ts[t].out_busy ? POP_NEXT : 0;
+                        ts[t].out_busy = 0;
+                        if (epilogue_bias) {
+                            for (int b = 0; b < S->tb; b++) {
+                                Insn *in = push_insn(P, Q_COMPUTE);
+                                in->op = OP_LOAD; in->mem = MEM_ACC; in->flags = (uint8_t)pop; pop = 0;
+                                in->sram_base = (int32_t)(t * acc_part + acc_out + (long)b * S->tco);
+                                in->dram_base = tc_[t]; /* bias: one accumulator element per OC block */
+                                in->y_size = 1; in->x_size = S->tco; in->x_stride = S->tco;
+                                check_insn(in);
+                            }
+                        }
+                        Insn *in = push_insn(P, Q_COMPUTE);
+                        in->op = OP_GEMM; in->flags = (uint8_t)(pop | F_RESET);
+                        in->uop_bgn = kern[t][0][0]; in->uop_end = kern[t][0][1];
+                        in->iter_out = S->tco; in->iter_in = 1;
+                        in->dst_fo = S->th * S->tw;
+                        check_insn(in);
+                    }
+                    for (int r = 0; r < steps; r++) {
+                        const int ci0 = r * S->tci;
+                        for (int t = 0; t < nt; t++) {
+                            int pop = ts[t].load_busy ? POP_NEXT : 0;
+                            Insn *last = NULL;
+                            for (int b = 0; b < S->tb; b++)
+                                for (int c = 0; c < S->tci; c++) {
+                                    int ih0 = th_[t] * st - L->p, iw0 = ow0 * st - L->p;
+                                    int ih1 = ih0 + g->in_th - 1, iw1 = iw0 + g->in_tw - 1;
+                                    int pt = ih0 < 0 ? -ih0 : 0, pl = iw0 < 0 ? -iw0 : 0;
+                                    int pb = ih1 >= L->h ? ih1 - L->h + 1 : 0, pr = iw1 >= L->w ? iw1 - L->w + 1 : 0;
+                                    Insn *in = push_insn(P, Q_LOAD);
+                                    in->op = OP_LOAD; in->mem = MEM_INP; in->flags = (uint8_t)pop; pop = 0;
+                                    in->sram_base = (int32_t)(t * inp_part + ((long)b * S->tci + c) * g->in_th * g->in_tw);
+                                    in->pt = pt; in->pb = pb; in->pl = pl; in->pr = pr;
+                                    in->y_size = g->in_th - pt - pb; in->x_size = g->in_tw - pl - pr;
+                                    if (in->y_size < 0) in->y_size = 0;
+                                    if (in->x_size < 0) in->x_size = 0;
+                                    in->x_stride = L->w;
+                                    in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->ICB + ci0 + c) * L->h + ih0 + pt) * L->w + iw0 + pl);
+                                    check_insn(in);
+                                    last = in;
+                                }
+                            Insn *in = push_insn(P, Q_LOAD);
+                            in->op = OP_LOAD; in->mem = MEM_WGT; in->flags = (uint8_t)pop;
+                            in->sram_base = (int32_t)(t * wgt_part);
+                            in->y_size = S->tco; in->x_size = S->tci * K * K; in->x_stride = g->ICB * K * K;
+                            in->dram_base = (int32_t)(((long)tc_[t] * g->ICB + ci0) * K * K);
+                            in->flags |= PUSH_NEXT;
+                            check_insn(in);
+                            (void)last;
+                            ts[t].load_busy = 1;
+                        }
+                        for (int t = 0; t < nt; t++) {
+                            for (int kk = 0; kk < K * K; kk++) {
+                                Insn *in = push_insn(P, Q_COMPUTE);
+                                in->op = OP_GEMM;
+                                int release = kk == K * K - 1 && !(late && r == steps - 1);
+                                in->flags = (uint8_t)((kk == 0 ? POP_PREV : 0) | (release ? PUSH_PREV : 0));
+                                in->uop_bgn = kern[t][kk][0]; in->uop_end = kern[t][kk][1];
+                                in->iter_out = S->tco; in->iter_in = S->tci;
+                                in->dst_fo = S->th * S->tw; in->dst_fi = 0;
+                                in->src_fo = 0; in->src_fi = g->in_th * g->in_tw;
+                                in->wgt_fo = S->tci * K * K; in->wgt_fi = K * K;
+                                check_insn(in);
+                            }
+                        }
+                    }
+                    /* epilogue on the ALU, then store */
+                    for (int t = 0; t < nt; t++) {
+                        for (int a = 0; a < 4; a++) {
+                            if (a == 1 && !epilogue_bias) continue;
+                            Insn *in = push_insn(P, Q_COMPUTE);
+                            in->op = OP_ALU; in->alu_op = (uint8_t)alu_ops[a];
+                            in->uop_bgn = kern[t][a == 1 ? K * K : 0][0];
+                            in->uop_end = kern[t][a == 1 ? K * K : 0][1];
+                            in->iter_out = S->tco; in->iter_in = 1;
+                            in->dst_fo = S->th * S->tw;
+                            if (a == 1) { in->src_fo = 1; }
+                            else { in->flags |= F_IMM; in->imm = alu_imm[a]; in->src_fo = S->th * S->tw; }
+                            if (a == 3) in->flags |= PUSH_NEXT | (late ? PUSH_PREV : 0);
+                            check_insn(in);
+                        }
+                    }
+                    for (int t = 0; t < nt; t++) {
+                        int first = 1;
+                        for (int b = 0; b < S->tb; b++)
+                            for (int co = 0; co < S->tco; co++) {
+                                Insn *in = push_insn(P, Q_STORE);
+                                in->op = OP_STORE; in->mem = MEM_OUT;
+                                in->flags = first ? POP_PREV : 0; first = 0;
+                                in->sram_base = (int32_t)(t * acc_part + ((long)b * S->tco + co) * S->th * S->tw);
+                                in->y_size = S->th; in->x_size = S->tw; in->x_stride = g->OW;
+                                in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->OCB + tc_[t] + co) * g->OH + th_[t]) * g->OW + ow0);
+                                check_insn(in);
+                            }
+                        P->q[Q_STORE].v[P->q[Q_STORE].n - 1].flags |= PUSH_PREV;
+                        ts[t].out_busy = 1;
+                    }
+                    if (encode_err) return encode_err;
+                }
+    return encode_err;
+}
+
+/* ------------------------------------------------------------------ functional state */
+
+typedef struct {
+    int on;
+    int8_t *inp_dram, *wgt_dram, *out_dram;
+    int32_t *bias_dram;
+    int8_t *inp, *wgt, *out;
+    int32_t *acc;
+    const Uop *uop_dram;
+    Uop *uop;
+} Func;
+
+static void exec_insn(Func *F, const Insn *in) {
+    switch (in->op) {
+    case OP_LOAD: {
+        int row = in->pl + in->x_size + in->pr, rows = in->pt + in->y_size + in->pb;
+        for (int y = 0; y < rows; y++)
+            for (int x = 0; x < row; x++) {
+                long s = in->sram_base + (long)y * row + x;
+                int pad = y < in->pt || y >= in->pt + in->y_size || x < in->pl || x >= in->pl + in->x_size;
+                long d = in->dram_base + (long)(y - in->pt) * in->x_stride + (x - in->pl);
+                switch (in->mem) {
+                case MEM_INP:
+                    if (pad) memset(F->inp + s * INP_ELEM_BYTES, 0, INP_ELEM_BYTES);
+                    else memcpy(F->inp + s * INP_ELEM_BYTES, F->inp_dram + d * INP_ELEM_BYTES, INP_ELEM_BYTES);
+                    break;
+                case MEM_WGT:
+                    memcpy(F->wgt + s * WGT_ELEM_BYTES, F->wgt_dram + d * WGT_ELEM_BYTES, WGT_ELEM_BYTES);
+                    break;
+                case MEM_ACC:
+                    memcpy(F->acc + s * BATCH * BLOCK_OUT, F->bias_dram + d * BATCH * BLOCK_OUT, ACC_ELEM_BYTES);
+                    break;
+                case MEM_UOP:
+                    F->uop[s] = F->uop_dram[d];
+                    break;
+                }
+            }
+        break;
+    }
+    case OP_STORE:
+        for (int y = 0; y < in->y_size; y++)
+            for (int x = 0; x < in->x_size; x++) {
+                long s = in->sram_base + (long)y * in->x_size + x;
+                long d = in->dram_base + (long)y * in->x_stride + x;
+                memcpy(F->out_dram + d * OUT_ELEM_BYTES, F->out + s * OUT_ELEM_BYTES, OUT_ELEM_BYTES);
+            }
+        break;
+    case OP_GEMM:
+        for (int o = 0; o < in->iter_out; o++)
+            for (int i = 0; i < in->iter_in; i++)
+                for (int u = in->uop_bgn; u < in->uop_end; u++) {
+                    const Uop *up = &F->uop[u];
+                    long a = up->acc + (long)o * in->dst_fo + (long)i * in->dst_fi;
+                    long s = up->src + (long)o * in->src_fo + (long)i * in->src_fi;
+                    long w = up->wgt + (long)o * in->wgt_fo + (long)i * in->wgt_fi;
+                    int32_t *acc = F->acc + a * BATCH * BLOCK_OUT;
+                    int8_t *out = F->out + a * OUT_ELEM_BYTES;
+                    const int8_t *x = F->inp + s * INP_ELEM_BYTES, *wt = F->wgt + w * WGT_ELEM_BYTES;
+                    for (int b = 0; b < BATCH; b++)
+                        for (int oc = 0; oc < BLOCK_OUT; oc++) {
+                            int32_t v;
+                            if (in->flags & F_RESET) v = 0;
+                            else {
+                                int32_t sum = 0;
+                                for (int k = 0; k < BLOCK_IN; k++)
+                                    sum += (int32_t)x[b * BLOCK_IN + k] * (int32_t)wt[oc * BLOCK_IN + k];
+                                v = acc[b * BLOCK_OUT + oc] + sum;
+                            }
+                            acc[b * BLOCK_OUT + oc] = v;
+                            out[b * BLOCK_OUT + oc] = (int8_t)v;
+                        }
+                }
+        break;
+    case OP_ALU:
+        for (int o = 0; o < in->iter_out; o++)
+            for (int i = 0; i < in->iter_in; i++)
+                for (int u = in->uop_bgn; u < in->uop_end; u++) {
+                    const Uop *up = &F->uop[u];
+                    long a = up->acc + (long)o * in->dst_fo + (long)i * in->dst_fi;
+                    long s = up->src + (long)o * in->src_fo + (long)i * in->src_fi;
+                    int32_t *d = F->acc + a * BATCH * BLOCK_OUT;
+                    const int32_t *sv = F->acc + s * BATCH * BLOCK_OUT;
+                    int8_t *out = F->out + a * OUT_ELEM_BYTES;
+                    for (int e = 0; e < BATCH * BLOCK_OUT; e++) {
+                        int32_t x = d[e], y = (in->flags & F_IMM) ? in->imm : sv[e], r;
+                        switch (in->alu_op) {
+                        case ALU_MIN: r = x < y ? x : y; break;
+                        case ALU_MAX: r = x > y ? x : y; break;
+                        case ALU_ADD: r = (int32_t)((uint32_t)x + (uint32_t)y); break;
+                        default: r = y >= 0 ? (x >> y) : (int32_t)((uint32_t)x << -y); break;
+                        }
+                        d[e] = r;
+                        out[e] = (int8_t)r;
+                    }
+                }
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ event simulation */
+
+typedef struct {
+    double cycles;
+    double busy[3], stall[3];
+    double inp_bytes, wgt_bytes, acc_bytes, uop_bytes, out_bytes;
+    double gemm, alu, n_insn, dram_busy;
+} Stats;
+
+typedef struct { double *t; long head, tail, cap; } TokQ;
+
+static void tq_push(TokQ *q, double t) {
+    if (q->tail == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 256;
+        q->t = realloc(q->t, (size_t)q->cap * sizeof(double));
+        if (!q->t) { fprintf(stderr, "vta_sim: out of memory\n"); exit(3); }
+    }
+    q->t[q->tail++] = t;
+}
+
+static double dma_bytes(const Insn *in) {
+    double eb = in->mem == MEM_INP ? INP_ELEM_BYTES : in->mem == MEM_WGT ? WGT_ELEM_BYTES
+              : in->mem == MEM_ACC ? ACC_ELEM_BYTES : in->mem == MEM_UOP ? UOP_ELEM_BYTES : OUT_ELEM_BYTES;
+    return (double)in->y_size * in->x_size * eb;
+}
+
+/* Simulate; returns 0, or 1 when the time exceeded `bound` (aborted), or -1 on deadlock. */
+static int simulate(const Program *P, Stats *st, Func *F, double bound) {
+    static TokQ tq[4]; /* 0: load->compute, 1: compute->load, 2: compute->store, 3: store->compute */
+    for (int i = 0; i < 4; i++) tq[i].head = tq[i].tail = 0;
+    memset(st, 0, sizeof *st);
+    long idx[3] = {0, 0, 0};
+    double tfree[3] = {0, 0, 0}, port_free = 0;
+    const double bw = DRAM_BPC * M.dram_eff;
+    /* which token queue a module pops from / pushes to, for prev and next */
+    const int pop_prev_q[3] = {-1, 0, 2}, pop_next_q[3] = {1, 3, -1};
+    const int push_prev_q[3] = {-1, 1, 3}, push_next_q[3] = {0, 2, -1};
+    for (;;) {
+        int best = -1;
+        double best_start = 0;
+        for (int m = 0; m < 3; m++) {
+            if (idx[m] >= P->q[m].n) continue;
+            const Insn *in = &P->q[m].v[idx[m]];
+            double s = tfree[m];
+            int ok = 1;
+            if (in->flags & POP_PREV) {
+                TokQ *q = &tq[pop_prev_q[m]];
+                if (q->head == q->tail) ok = 0; else if (q->t[q->head] > s) s = q->t[q->head];
+            }
+            if (ok && (in->flags & POP_NEXT)) {
+                TokQ *q = &tq[pop_next_q[m]];
+                if (q->head == q->tail) ok = 0; else if (q->t[q->head] > s) s = q->t[q->head];
+            }
+            if (ok && (best < 0 || s < best_start)) { best = m; best_start = s; }
+        }
+        if (best < 0) {
+            if (idx[0] >= P->q[0].n && idx[1] >= P->q[1].n && idx[2] >= P->q[2].n) break;
+            return -1;
+        }
+        const int m = best;
+        const Insn *in = &P->q[m].v[idx[m]++];
+        if (in->flags & POP_PREV) tq[pop_prev_q[m]].head++;
+        if (in->flags & POP_NEXT) tq[pop_next_q[m]].head++;
+        st->stall[m] += best_start - tfree[m];
+        double t = best_start + M.insn_ovh, end;
+        if (in->op == OP_LOAD || in->op == OP_STORE) {
+            double bytes = dma_bytes(in);
+            double xfer = in->y_size * M.row_ovh + bytes / bw;
+            double ds = t + M.dma_lat;
+            if (port_free > ds) ds = port_free;
+            port_free = ds + xfer;
+            st->dram_busy += xfer;
+            double npad = (double)(in->pt + in->y_size + in->pb) * (in->pl + in->x_size + in->pr) - (double)in->y_size * in->x_size;
+            end = port_free + npad * M.pad_cyc;
+            switch (in->mem) {
+            case MEM_INP: st->inp_bytes += bytes; break;
+            case MEM_WGT: st->wgt_bytes += bytes; break;
+            case MEM_ACC: st->acc_bytes += bytes; break;
+            case MEM_UOP: st->uop_bytes += bytes; break;
+            default: st->out_bytes += bytes; break;
+            }
+        } else {
+            double n = (double)in->iter_out * in->iter_in * (in->uop_end - in->uop_bgn);
+            if (in->op == OP_GEMM) {
+                end = t + M.pipe_fill + n * ((in->flags & F_RESET) ? 1.0 : M.gemm_ii);
+                if (!(in->flags & F_RESET)) st->gemm += n;
+            } else {
+                end = t + M.pipe_fill + n * M.alu_ii;
+                st->alu += n;
+            }
+        }
+        if (F && F->on) exec_insn(F, in);
+        st->busy[m] += end - best_start;
+        tfree[m] = end;
+        if (in->flags & PUSH_PREV) tq_push(&tq[push_prev_q[m]], end);
+        if (in->flags & PUSH_NEXT) tq_push(&tq[push_next_q[m]], end);
+        st->n_insn += 1;
+        if (end > bound) return 1;
+    }
+    double c = tfree[0];
+    if (tfree[1] > c) c = tfree[1];
+    if (tfree[2] > c) c = tfree[2];
+    st->cycles = c;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ schedules: default, best */
+
+static int largest_divisor_le(int n, long cap) {
+    int best = 1;
+    for (int d = 1; d <= n; d++) if (n % d == 0 && d <= cap) best = d;
+    return best;
+}
+
+/* TVM-tutorial-like default: full output rows, about 128 positions, up to 8 OC blocks, one IC
+ * block per step, two virtual threads over output channels when allowed. */
+static Sched default_sched(const Layer *L, int vthread) {
+    Geo g;
+    Sched S = {1, 1, 1, 1, 1, 1, 1};
+    g.OH = out_h(L); g.OW = out_w(L); g.OCB = L->oc / BLOCK_OUT;
+    S.tw = g.OW;
+    S.th = largest_divisor_le(g.OH, 128 / S.tw > 0 ? 128 / S.tw : 1);
+    int nt = vthread ? 2 : 1;
+    long cap = ACC_DEPTH / nt / ((long)S.th * S.tw + 1);
+    S.tco = largest_divisor_le(g.OCB, cap < 8 ? cap : 8);
+    if (vthread && (g.OCB / S.tco) % 2 == 0) S.ocn = 2;
+    return S;
+}
+
+static int divisors(int n, int *out) {
+    int k = 0;
+    for (int d = 1; d <= n; d++) if (n % d == 0) out[k++] = d;
+    return k;
+}
+
+typedef struct { Sched s; double lb; } Cand;
+static int cand_cmp(const void *a, const void *b) {
+    double x = ((const Cand *)a)->lb, y = ((const Cand *)b)->lb;
+    return x < y ? -1 : x > y;
+}
+
+static Program PROG;
+static long SEARCH_SIMULATED, SEARCH_LEGAL;
+
+/* Exhaustive search over legal schedules, visited in order of a cheap lower bound on cycles
+ * (compute-module busy time, weight+output DRAM time); stops when the bound passes the best. */
+static int search_best(const Layer *L, int vthread, Sched *best_s, Stats *best_st) {
+    int dB[64], dH[512], dW[512], dI[512], dO[512];
+    Geo g;
+    char buf[256];
+    int nB = divisors(L->n / BATCH > 0 ? L->n / BATCH : 1, dB);
+    int OH = out_h(L), OW = out_w(L);
+    int nH = divisors(OH, dH), nW = divisors(OW, dW);
+    int nI = divisors(L->ic / BLOCK_IN > 0 ? L->ic / BLOCK_IN : 1, dI), nO = divisors(L->oc / BLOCK_OUT > 0 ? L->oc / BLOCK_OUT : 1, dO);
+    long cap = (long)nB * nH * nW * nI * nO * 4, nc = 0;
+    Cand *c = malloc((size_t)cap * sizeof(Cand));
+    const double bw = DRAM_BPC * M.dram_eff;
+    const int nalu = epilogue_bias ? 4 : 3;
+    for (int a = 0; a < nB; a++) for (int b = 0; b < nH; b++) for (int d = 0; d < nW; d++)
+    for (int e = 0; e < nI; e++) for (int f = 0; f < nO; f++)
+    for (int v = 0; v < (vthread ? 4 : 1); v++) {
+        Sched S = {dB[a], dH[b], dW[d], dI[e], dO[f], 1 + (v & 1), 1 + (v >> 1)};
+        if (check_schedule(L, &S, &g, buf, sizeof buf)) continue;
+        double pos = (double)S.tb * S.th * S.tw;
+        double tiles = (double)(g.NB / S.tb) * (OH / S.th) * (OW / S.tw) * (g.OCB / S.tco);
+        double steps = g.ICB / S.tci;
+        double fix = M.insn_ovh + M.pipe_fill;
+        double comp = tiles * (steps * L->k * L->k * (fix + pos * S.tco * S.tci * M.gemm_ii)
+                               + (fix + pos * S.tco) + nalu * (fix + pos * S.tco * M.alu_ii));
+        /* exact DRAM-port time of the input, weight and output DMAs (a lower bound on cycles) */
+        double spatial = (double)(g.NB / S.tb) * (OH / S.th) * (OW / S.tw);
+        double vrows = 0, vcols = 0;
+        for (int h0 = 0; h0 < OH; h0 += S.th) {
+            int a0 = h0 * L->s - L->p, a1 = a0 + g.in_th - 1;
+            vrows += (a1 < L->h - 1 ? a1 : L->h - 1) - (a0 > 0 ? a0 : 0) + 1;
+        }
+        for (int w0 = 0; w0 < OW; w0 += S.tw) {
+            int a0 = w0 * L->s - L->p, a1 = a0 + g.in_tw - 1;
+            vcols += (a1 < L->w - 1 ? a1 : L->w - 1) - (a0 > 0 ? a0 : 0) + 1;
+        }
+        double inp_reps = (double)g.NB * g.ICB * (g.OCB / S.tco);
+        double inp_bytes = inp_reps * vrows * vcols * INP_ELEM_BYTES, inp_rows = inp_reps * vrows * (OW / S.tw);
+        double wgt_bytes = spatial * g.OCB * g.ICB * L->k * L->k * WGT_ELEM_BYTES, wgt_rows = spatial * g.OCB * steps;
+        double out_bytes = (double)g.NB * OH * OW * g.OCB * OUT_ELEM_BYTES, out_rows = (double)g.NB * g.OCB * OH * (OW / S.tw);
+        double dram = (inp_bytes + wgt_bytes + out_bytes) / bw + (inp_rows + wgt_rows + out_rows) * M.row_ovh;
+        c[nc].s = S;
+        c[nc].lb = comp > dram ? comp : dram;
+        nc++;
+    }
+    SEARCH_LEGAL += nc;
+    if (nc == 0) { free(c); return 0; }
+    qsort(c, (size_t)nc, sizeof(Cand), cand_cmp);
+    double best = 1e300;
+    int found = 0;
+    Stats st;
+    for (long i = 0; i < nc; i++) {
+        if (c[i].lb >= best) break;
+        check_schedule(L, &c[i].s, &g, buf, sizeof buf);
+        if (generate(L, &c[i].s, &g, &PROG)) continue;
+        SEARCH_SIMULATED++;
+        int r = simulate(&PROG, &st, NULL, best);
+        if (r == 0 && st.cycles < best) { best = st.cycles; *best_s = c[i].s; *best_st = st; found = 1; }
+    }
+    free(c);
+    return found;
+}
+
+/* ------------------------------------------------------------------ resources */
+
+typedef struct { double dsp, bram36, lut; } Res;
+
+static long bram_for(long width_bits, long depth) {
+    static const int W[5] = {72, 36, 18, 9, 4}, D[5] = {512, 1024, 2048, 4096, 8192};
+    long best = -1;
+    for (int i = 0; i < 5; i++) {
+        long n = ((width_bits + W[i] - 1) / W[i]) * ((depth + D[i] - 1) / D[i]);
+        if (best < 0 || n < best) best = n;
+    }
+    return best;
+}
+
+/* Analytic estimate (no published per-configuration figures): multipliers in DSP48 at
+ * dsp_per_mac each (two 8x8 products share a DSP48 at 0.5); multipliers beyond the part's DSP
+ * budget fall back to LUTs; BI-input adder trees and the ALU lanes in LUTs; BRAM36 per buffer as
+ * the cheapest aspect ratio, plus the three 128-bit instruction queues (512 deep). */
+static Res resources(void) {
+    Res r;
+    double macs = (double)BATCH * BLOCK_IN * BLOCK_OUT;
+    double fixed_dsp = 4;  /* address generation */
+    double want = macs * M.dsp_per_mac + fixed_dsp;
+    double lut_mults = 0;
+    if (want > PART->dsp) {
+        lut_mults = (want - PART->dsp) / M.dsp_per_mac;
+        want = PART->dsp;
+    }
+    r.dsp = want;
+    r.bram36 = (double)(bram_for(INP_ELEM_BYTES * 8, INP_DEPTH) + bram_for(WGT_ELEM_BYTES * 8, WGT_DEPTH)
+                        + bram_for(ACC_ELEM_BYTES * 8, ACC_DEPTH) + bram_for(OUT_ELEM_BYTES * 8, OUT_DEPTH)
+                        + bram_for(32, UOP_DEPTH) + 3 * bram_for(128, 512));
+    double trees = (double)BATCH * BLOCK_OUT * (BLOCK_IN - 1) * 20.0; /* 16..20-bit adders */
+    double alu = (double)BATCH * BLOCK_OUT * 160.0;                   /* 32-bit min/max/add/shift lane */
+    double acc_lanes = (double)BATCH * BLOCK_OUT * 32.0;              /* accumulate adders */
+    r.lut = 11000.0 + trees + alu + acc_lanes + lut_mults * 70.0;
+    return r;
+}
+
+/* ------------------------------------------------------------------ functional data */
+
+static uint64_t rng_state;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+static int write_file(const char *dir, const char *name, const void *p, size_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(p, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
+
+/* Run a layer functionally; returns mismatches against a plain NCHW conv2d in C. */
+static long run_functional(const Layer *L, const Geo *g, Stats *st, const char *dump, uint64_t seed) {
+    const int OH = g->OH, OW = g->OW, N = L->n, C = L->ic, O = L->oc, K = L->k;
+    size_t n_in = (size_t)N * C * L->h * L->w, n_w = (size_t)O * C * K * K, n_out = (size_t)N * O * OH * OW;
+    int8_t *x = malloc(n_in), *w = malloc(n_w), *y = malloc(n_out), *yv = malloc(n_out);
+    int32_t *bias = malloc((size_t)O * 4);
+    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n_in; i++) x[i] = (int8_t)(rng() & 0xff);
+    for (size_t i = 0; i < n_w; i++) w[i] = (int8_t)(rng() & 0xff);
+    for (int i = 0; i < O; i++) bias[i] = epilogue_bias ? (int32_t)(rng() % 256) - 128 : 0;
+    /* plain reference: y = clip((conv >> 8) + bias, 0, 127) */
+    for (int n = 0; n < N; n++) for (int o = 0; o < O; o++) for (int i = 0; i < OH; i++) for (int j = 0; j < OW; j++) {
+        int32_t acc = 0;
+        for (int c = 0; c < C; c++) for (int ky = 0; ky < K; ky++) for (int kx = 0; kx < K; kx++) {
+            int ih = i * L->s - L->p + ky, iw = j * L->s - L->p + kx;
+            if (ih < 0 || iw < 0 || ih >= L->h || iw >= L->w) continue;
+            acc += (int32_t)x[(((size_t)n * C + c) * L->h + ih) * L->w + iw] * (int32_t)w[(((size_t)o * C + c) * K + ky) * K + kx];
+        }
+        int32_t v = (acc >> 8) + bias[o];
+        v = v < 0 ? 0 : v > 127 ? 127 : v;
+        y[(((size_t)n * O + o) * OH + i) * OW + j] = (int8_t)v;
+    }
+    /* pack into VTA layouts */
+    Func F = {0};
+    F.on = 1;
+    F.inp_dram = malloc(n_in); F.wgt_dram = malloc(n_w); F.out_dram = calloc(n_out, 1);
+    F.bias_dram = malloc((size_t)O * BATCH * 4);
+    for (int n = 0; n < N; n++) for (int c = 0; c < C; c++) for (int h = 0; h < L->h; h++) for (int ww = 0; ww < L->w; ww++) {
+        size_t d = ((((size_t)(n / BATCH) * g->ICB + c / BLOCK_IN) * L->h + h) * L->w + ww) * INP_ELEM_BYTES + (n % BATCH) * BLOCK_IN + c % BLOCK_IN;
+        F.inp_dram[d] = x[(((size_t)n * C + c) * L->h + h) * L->w + ww];
+    }
+    for (int o = 0; o < O; o++) for (int c = 0; c < C; c++) for (int ky = 0; ky < K; ky++) for (int kx = 0; kx < K; kx++) {
+        size_t d = ((((size_t)(o / BLOCK_OUT) * g->ICB + c / BLOCK_IN) * K + ky) * K + kx) * WGT_ELEM_BYTES + (o % BLOCK_OUT) * BLOCK_IN + c % BLOCK_IN;
+        F.wgt_dram[d] = w[(((size_t)o * C + c) * K + ky) * K + kx];
+    }
+    for (int o = 0; o < O; o++) for (int b = 0; b < BATCH; b++)
+        F.bias_dram[((size_t)(o / BLOCK_OUT) * BATCH + b) * BLOCK_OUT + o % BLOCK_OUT] = bias[o];
+    F.inp = calloc((size_t)INP_DEPTH, INP_ELEM_BYTES); F.wgt = calloc((size_t)WGT_DEPTH, WGT_ELEM_BYTES);
+    F.acc = calloc((size_t)ACC_DEPTH, ACC_ELEM_BYTES); F.out = calloc((size_t)OUT_DEPTH, OUT_ELEM_BYTES);
+    F.uop = calloc((size_t)UOP_DEPTH, sizeof(Uop)); F.uop_dram = PROG.uops;
+    int r = simulate(&PROG, st, &F, 1e300);
+    if (r < 0) infeasible("token deadlock in the generated instruction stream");
+    for (int n = 0; n < N; n++) for (int o = 0; o < O; o++) for (int i = 0; i < OH; i++) for (int j = 0; j < OW; j++) {
+        size_t d = ((((size_t)(n / BATCH) * g->OCB + o / BLOCK_OUT) * OH + i) * OW + j) * OUT_ELEM_BYTES + (n % BATCH) * BLOCK_OUT + o % BLOCK_OUT;
+        yv[(((size_t)n * O + o) * OH + i) * OW + j] = F.out_dram[d];
+    }
+    long bad = 0;
+    for (size_t i = 0; i < n_out; i++) bad += y[i] != yv[i];
+    if (dump) {
+        if (write_file(dump, "input.i8", x, n_in) || write_file(dump, "weight.i8", w, n_w) ||
+            write_file(dump, "bias.i32", bias, (size_t)O * 4) || write_file(dump, "output.i8", yv, n_out))
+            die_usage("cannot write tensors into --dump directory '%s'", dump);
+    }
+    free(x); free(w); free(y); free(yv); free(bias);
+    free(F.inp_dram); free(F.wgt_dram); free(F.out_dram); free(F.bias_dram);
+    free(F.inp); free(F.wgt); free(F.acc); free(F.out); free(F.uop);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ CLI */
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: vta_sim [WORKLOAD] [options]\n"
+"workload (one of):\n"
+"  --layer NAME            a ResNet-18 layer C2..C12\n"
+"  --shape H,W,IC,OC,K,S[,P[,N]]  any conv2d (P defaults to K/2, N batch to BATCH)\n"
+"  --network resnet18      every offloaded ResNet-18 conv, weighted by its count (default)\n"
+"options:\n"
+"  --schedule SPEC         default | best | TB,TH,TW,TCI,TCO,OCN,HN | NAME=TB,TH,TW,TCI,TCO,OCN,HN\n"
+"                          (repeatable: NAME= entries override one layer, the unnamed one the rest;\n"
+"                          default: 'default')\n"
+"  --vthread on|off        allow virtual threads in default/best schedules (default on)\n"
+"  --mode timing|functional  functional executes int8 data and checks it (default timing)\n"
+"  --epilogue bias|clip    ALU epilogue: SHR,ADD bias,MIN,MAX (default) or SHR,MIN,MAX\n"
+"  --seed N                data seed for functional mode (1)\n"
+"  --dump DIR              functional mode, single layer: write input.i8 weight.i8 bias.i32 output.i8 (NCHW/OIHW)\n"
+"  --model KEY=VALUE       override a timing/resource model constant (see --list-model)\n"
+"  --repeat N              repeat the whole evaluation N times (benchmarking; reports eval_us)\n"
+"  --quiet                 print only the @tune line\n"
+"  --list-model            print the model constants and the hardware configuration\n"
+"The last stdout line is '@tune {\"metrics\": {...}}' or '@tune {\"infeasible\": \"...\"}' (exit 0).\n"
+"Bad input: one line on stderr, exit 2.\n");
+}
+
+static int parse_ints(const char *s, int *v, int maxn) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (end == s || errno || x < -1000000000L || x > 1000000000L || n == maxn) return -1;
+        v[n++] = (int)x;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+typedef struct { char name[16]; Sched s; } NamedSched;
+
+static void print_config(void) {
+    printf("hardware: BATCH=%d BLOCK_IN=%d BLOCK_OUT=%d  depths inp=%ld wgt=%ld acc=%ld uop=%ld  part=%s  %.0f MHz  %.0f B/cycle\n",
+           BATCH, BLOCK_IN, BLOCK_OUT, INP_DEPTH, WGT_DEPTH, ACC_DEPTH, UOP_DEPTH, PART->name, CLOCK_MHZ, DRAM_BPC);
+    for (size_t i = 0; i < N_MODEL_KEYS; i++)
+        printf("model %-12s = %-10g %s\n", MODEL_KEYS[i].name, *(double *)((char *)&M + MODEL_KEYS[i].off), MODEL_KEYS[i].help);
+}
+
+int main(int argc, char **argv) {
+    const char *layer_name = NULL, *network = NULL, *mode = "timing", *dump = NULL;
+    int shape[8], nshape = 0, vthread = 1, quiet = 0, repeat = 1, list_model = 0;
+    uint64_t seed = 1;
+    char base_spec[64] = "default";
+    NamedSched named[32];
+    int nnamed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED() do { if (!v) die_usage("%s needs a value", a); i++; } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--layer")) { NEED(); layer_name = v; }
+        else if (!strcmp(a, "--network")) { NEED(); network = v; }
+        else if (!strcmp(a, "--shape")) {
+            NEED(); nshape = parse_ints(v, shape, 8);
+            if (nshape < 6) die_usage("--shape wants H,W,IC,OC,K,S[,P[,N]], got '%s'", v);
+        }
+        else if (!strcmp(a, "--schedule")) {
+            NEED();
+            const char *eq = strchr(v, '=');
+            if (eq) {
+                if (nnamed == 32 || eq - v >= 15 || eq == v) die_usage("bad --schedule '%s'", v);
+                int t[8];
+                if (parse_ints(eq + 1, t, 8) != 7) die_usage("--schedule %s: want NAME=TB,TH,TW,TCI,TCO,OCN,HN", v);
+                memcpy(named[nnamed].name, v, (size_t)(eq - v)); named[nnamed].name[eq - v] = 0;
+                named[nnamed].s = (Sched){t[0], t[1], t[2], t[3], t[4], t[5], t[6]};
+                nnamed++;
+            } else {
+                if (strlen(v) >= sizeof base_spec) die_usage("bad --schedule '%s'", v);
+                strcpy(base_spec, v);
+            }
+        }
+        else if (!strcmp(a, "--vthread")) {
+            NEED();
+            if (!strcmp(v, "on")) vthread = 1; else if (!strcmp(v, "off")) vthread = 0;
+            else die_usage("--vthread wants on or off, got '%s'", v);
+        }
+        else if (!strcmp(a, "--mode")) {
+            NEED(); mode = v;
+            if (strcmp(v, "timing") && strcmp(v, "functional")) die_usage("--mode wants timing or functional, got '%s'", v);
+        }
+        else if (!strcmp(a, "--epilogue")) {
+            NEED();
+            if (!strcmp(v, "bias")) epilogue_bias = 1; else if (!strcmp(v, "clip")) epilogue_bias = 0;
+            else die_usage("--epilogue wants bias or clip, got '%s'", v);
+        }
+        else if (!strcmp(a, "--seed")) { NEED(); seed = strtoull(v, NULL, 10); }
+        else if (!strcmp(a, "--dump")) { NEED(); dump = v; }
+        else if (!strcmp(a, "--repeat")) { NEED(); repeat = atoi(v); if (repeat < 1) die_usage("--repeat wants a positive integer"); }
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--list-model")) list_model = 1;
+        else if (!strcmp(a, "--model")) {
+            NEED();
+            const char *eq = strchr(v, '=');
+            size_t k;
+            for (k = 0; k < N_MODEL_KEYS; k++)
+                if (eq && strlen(MODEL_KEYS[k].name) == (size_t)(eq - v) && !strncmp(v, MODEL_KEYS[k].name, (size_t)(eq - v))) break;
+            if (k == N_MODEL_KEYS) die_usage("--model wants KEY=VALUE with KEY one of dram_eff dma_lat row_ovh insn_ovh pipe_fill pad_cyc alu_ii gemm_ii dsp_per_mac late_release, got '%s'", v);
+            char *end;
+            double x = strtod(eq + 1, &end);
+            if (end == eq + 1 || *end || x < 0) die_usage("--model %s: not a non-negative number", v);
+            *(double *)((char *)&M + MODEL_KEYS[k].off) = x;
+        }
+        else die_usage("unknown argument '%s' (see --help)", a);
+#undef NEED
+    }
+    if (!network && !layer_name && !nshape) network = "resnet18";
+    if ((network != NULL) + (layer_name != NULL) + (nshape > 0) > 1) die_usage("give one of --layer, --shape, --network");
+    if (network && strcmp(network, "resnet18")) die_usage("unknown network '%s' (known: resnet18)", network);
+    int functional = !strcmp(mode, "functional");
+    if (dump && !functional) die_usage("--dump needs --mode functional");
+    if (M.dram_eff <= 0 || M.alu_ii <= 0 || M.gemm_ii <= 0) die_usage("model dram_eff, alu_ii and gemm_ii must be positive");
+
+    /* hardware from the compile-time configuration */
+    PART = find_part(VTA_STR(VTA_PART));
+    if (!PART) infeasible("unknown part '" VTA_STR(VTA_PART) "' (known: xc7z020 xczu3eg xczu7ev)");
+#ifdef VTA_CLOCK_MHZ
+    CLOCK_MHZ = VTA_CLOCK_MHZ;
+#else
+    CLOCK_MHZ = PART->mhz;
+#endif
+#ifdef VTA_DRAM_BYTES_PER_CYCLE
+    DRAM_BPC = VTA_DRAM_BYTES_PER_CYCLE;
+#else
+    DRAM_BPC = PART->dram_bpc;
+#endif
+    if (list_model) print_config();
+
+    /* configuration-level legality */
+    char reason[1024];
+    if (INP_DEPTH < 1 || WGT_DEPTH < 1 || ACC_DEPTH < 1 || UOP_DEPTH < 1) infeasible("a buffer is smaller than one element");
+    int la = ilog2(ACC_DEPTH), li = ilog2(INP_DEPTH), lw = ilog2(WGT_DEPTH), lu = ilog2(UOP_DEPTH);
+    FB_UOP = lu; FB_ACC = la; FB_INP = li; FB_WGT = lw; FB_SRC = la > li ? la : li;
+    if (la + FB_SRC + lw > 32) {
+        snprintf(reason, sizeof reason, "micro-op index fields do not fit 32 bits: acc %d + src %d + wgt %d bits", la, FB_SRC, lw);
+        infeasible(reason);
+    }
+    if (8 + 2 * lu + 1 + 28 + 2 * (la + li + lw) > 128) {
+        snprintf(reason, sizeof reason, "GEMM instruction needs %d > 128 bits (uop %d, acc %d, inp %d, wgt %d index bits)",
+                 8 + 2 * lu + 1 + 28 + 2 * (la + li + lw), lu, la, li, lw);
+        infeasible(reason);
+    }
+    Res res = resources();
+    if (res.bram36 > PART->bram36 || res.lut > PART->lut) {
+        snprintf(reason, sizeof reason, "does not fit %s: %.0f/%d BRAM36, %.0f/%d LUT", PART->name, res.bram36, PART->bram36, res.lut, PART->lut);
+        infeasible(reason);
+    }
+
+    /* workload */
+    Layer layers[N_RESNET18];
+    int nl = 0;
+    if (network) { memcpy(layers, RESNET18, sizeof RESNET18); nl = N_RESNET18; }
+    else if (layer_name) {
+        for (int i = 0; i < N_RESNET18; i++)
+            if (!strcmp(layer_name, RESNET18[i].name)) { layers[0] = RESNET18[i]; layers[0].count = 1; nl = 1; }
+        if (!nl) die_usage("unknown layer '%s' (known: C2..C12)", layer_name);
+    } else {
+        Layer L = {"shape", BATCH, shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[4] / 2, 1};
+        if (nshape >= 7) L.p = shape[6];
+        if (nshape >= 8) L.n = shape[7];
+        if (L.h < 1 || L.w < 1 || L.ic < 1 || L.oc < 1 || L.k < 1 || L.s < 1 || L.p < 0 || L.n < 1 || L.k > 8 || L.h + 2 * L.p < L.k || L.w + 2 * L.p < L.k)
+            die_usage("--shape values out of range (need positive sizes, 1<=K<=8, K<=H+2P)");
+        layers[0] = L; nl = 1;
+    }
+    for (int k = 0; k < nnamed; k++) {
+        int ok = 0;
+        for (int i = 0; i < nl; i++) ok |= !strcmp(named[k].name, layers[i].name);
+        if (!ok) die_usage("--schedule %s=...: no such layer in this workload", named[k].name);
+    }
+    int base_kind; /* 0 default, 1 best, 2 explicit */
+    Sched base_s = {0};
+    if (!strcmp(base_spec, "default")) base_kind = 0;
+    else if (!strcmp(base_spec, "best")) base_kind = 1;
+    else {
+        int t[8];
+        if (parse_ints(base_spec, t, 8) != 7) die_usage("--schedule wants default, best or TB,TH,TW,TCI,TCO,OCN,HN, got '%s'", base_spec);
+        base_s = (Sched){t[0], t[1], t[2], t[3], t[4], t[5], t[6]};
+        base_kind = 2;
+    }
+    if (functional && nl > 1 && dump) die_usage("--dump wants a single layer");
+
+    Stats tot;
+    Sched chosen[N_RESNET18];
+    Stats lst[N_RESNET18];
+    double macs_tot = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long mismatches = 0;
+    for (int rep = 0; rep < repeat; rep++) {
+        memset(&tot, 0, sizeof tot);
+        macs_tot = 0;
+        SEARCH_SIMULATED = SEARCH_LEGAL = 0;
+        for (int i = 0; i < nl; i++) {
+            const Layer *L = &layers[i];
+            if (L->count == 0) continue;
+            Geo g;
+            Sched S = base_s;
+            int kind = base_kind;
+            for (int k = 0; k < nnamed; k++) if (!strcmp(named[k].name, L->name)) { S = named[k].s; kind = 2; }
+            if (kind == 0) S = default_sched(L, vthread);
+            Stats st;
+            if (kind == 1) {
+                if (!search_best(L, vthread, &S, &st)) {
+                    const char *r = check_schedule(L, &(Sched){1, 1, 1, 1, 1, 1, 1}, &g, reason, sizeof reason);
+                    snprintf(reason, sizeof reason, "%s: no legal schedule%s%s", L->name, r ? " (smallest tile: " : "", r ? r : "");
+                    if (r) strncat(reason, ")", sizeof reason - strlen(reason) - 1);
+                    infeasible(reason);
+                }
+            }
+            const char *r = check_schedule(L, &S, &g, reason, sizeof reason);
+            if (r) {
+                char msg[1100];
+                snprintf(msg, sizeof msg, "%s: %s", L->name, r);
+                infeasible(msg);
+            }
+            if (kind != 1 || functional) {
+                const char *e = generate(L, &S, &g, &PROG);
+                if (e) { char msg[1100]; snprintf(msg, sizeof msg, "%s: %s", L->name, e); infeasible(msg); }
+                if (functional) mismatches += run_functional(L, &g, &st, dump, seed);
+                else if (simulate(&PROG, &st, NULL, 1e300) < 0) infeasible("token deadlock in the generated instruction stream");
+            }
+            chosen[i] = S;
+            lst[i] = st;
+            double c = L->count;
+            tot.cycles += c * st.cycles;
+            for (int m = 0; m < 3; m++) { tot.busy[m] += c * st.busy[m]; tot.stall[m] += c * st.stall[m]; }
+            tot.inp_bytes += c * st.inp_bytes; tot.wgt_bytes += c * st.wgt_bytes; tot.acc_bytes += c * st.acc_bytes;
+            tot.uop_bytes += c * st.uop_bytes; tot.out_bytes += c * st.out_bytes;
+            tot.gemm += c * st.gemm; tot.alu += c * st.alu; tot.n_insn += c * st.n_insn; tot.dram_busy += c * st.dram_busy;
+            macs_tot += c * layer_macs(L);
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double eval_us = ((t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3) / repeat;
+
+    const double ms_per_cycle = 1.0 / (CLOCK_MHZ * 1000.0);
+    if (!quiet) {
+        printf("%-6s %5s %-22s %12s %10s %8s %6s\n", "layer", "count", "schedule b,h,w,ci,co,ocn,hn", "cycles", "ms", "GOPS", "util");
+        for (int i = 0; i < nl; i++) {
+            if (layers[i].count == 0) continue;
+            const Sched *s = &chosen[i];
+            char sc[64];
+            snprintf(sc, sizeof sc, "%d,%d,%d,%d,%d,%d,%d", s->tb, s->th, s->tw, s->tci, s->tco, s->ocn, s->hn);
+            double ms = lst[i].cycles * ms_per_cycle;
+            printf("%-6s %5d %-22s %12.0f %10.4f %8.2f %6.3f\n", layers[i].name, layers[i].count, sc, lst[i].cycles, ms,
+                   2 * layer_macs(&layers[i]) / (ms * 1e6), lst[i].gemm * M.gemm_ii / lst[i].cycles);
+        }
+    }
+    double ms = tot.cycles * ms_per_cycle;
+    double ops = 2 * macs_tot;
+    double bytes = tot.inp_bytes + tot.wgt_bytes + tot.acc_bytes + tot.uop_bytes + tot.out_bytes;
+    double peak = 2.0 * BATCH * BLOCK_IN * BLOCK_OUT * CLOCK_MHZ / 1000.0 / M.gemm_ii;
+    printf("@tune {\"metrics\": {\"latency_ms\": %.6f, \"cycles\": %.0f, \"gops\": %.4f, \"ops\": %.0f, "
+           "\"peak_gops\": %.4f, \"bw_roof_gbs\": %.4f, \"utilization\": %.6f, \"op_per_byte\": %.4f, "
+           "\"dsp\": %.0f, \"bram36\": %.0f, \"lut\": %.0f, \"dsp_frac\": %.6f, \"bram_frac\": %.6f, \"lut_frac\": %.6f, "
+           "\"inp_load_bytes\": %.0f, \"wgt_load_bytes\": %.0f, \"acc_load_bytes\": %.0f, \"uop_load_bytes\": %.0f, "
+           "\"out_store_bytes\": %.0f, \"gemm_count\": %.0f, \"alu_count\": %.0f, \"instructions\": %.0f, "
+           "\"load_busy\": %.0f, \"load_stall\": %.0f, \"compute_busy\": %.0f, \"compute_stall\": %.0f, "
+           "\"store_busy\": %.0f, \"store_stall\": %.0f, \"dram_busy\": %.0f, "
+           "\"clock_mhz\": %.1f, \"search_simulated\": %ld, \"search_legal\": %ld, \"eval_us\": %.3f",
+           ms, tot.cycles, ops / (ms * 1e6), ops, peak, DRAM_BPC * CLOCK_MHZ / 1000.0,
+           tot.gemm * M.gemm_ii / tot.cycles, ops / bytes,
+           res.dsp, res.bram36, res.lut, res.dsp / PART->dsp, res.bram36 / PART->bram36, res.lut / PART->lut,
+           tot.inp_bytes, tot.wgt_bytes, tot.acc_bytes, tot.uop_bytes, tot.out_bytes, tot.gemm, tot.alu, tot.n_insn,
+           tot.busy[0], tot.stall[0], tot.busy[1], tot.stall[1], tot.busy[2], tot.stall[2], tot.dram_busy,
+           CLOCK_MHZ, SEARCH_SIMULATED, SEARCH_LEGAL, eval_us);
+    if (functional) printf(", \"mismatches\": %ld", mismatches);
+    if (nl == 1) {
+        const Sched *s = &chosen[0];
+        printf(", \"tile_b\": %d, \"tile_h\": %d, \"tile_w\": %d, \"tile_ci\": %d, \"tile_co\": %d, \"oc_nthread\": %d, \"h_nthread\": %d",
+               s->tb, s->th, s->tw, s->tci, s->tco, s->ocn, s->hn);
+    }
+    printf("}}\n");
+    return 0;
+}
