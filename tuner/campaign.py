@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -69,9 +69,19 @@ def open_study(spec: StudySpec, results_dir: Path, storage_url: str | None,
     return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
 
 
+class Screen(Protocol):
+    """Decides, before building, whether a candidate is worth measuring (the surrogate)."""
+
+    def __call__(self, config: Config, campaign: "Campaign") -> Outcome | None:
+        """An Outcome to record instead of measuring, or None to measure."""
+
+    def observe(self, outcome: Outcome) -> dict[str, Any] | None:
+        """Called with every evaluated outcome; returns an audit record to store, if any."""
+
+
 class Campaign:
     def __init__(self, spec: StudySpec, target: Target, options: Options,
-                 screen: Callable[[Config, "Campaign"], Outcome | None] | None = None) -> None:
+                 screen: Screen | None = None) -> None:
         self.spec = spec
         self.target = target
         self.options = options
@@ -147,7 +157,8 @@ class Campaign:
                 sync(self.study._storage)
                 self.interrupted = True
                 raise
-            frozen = self._tell(trial, outcome)
+            audit = self.screen.observe(outcome) if self.screen else None
+            frozen = self._tell(trial, outcome, {"audit": audit} if audit else {})
             sync(self.study._storage)     # durable before the next measurement starts
             self.done[key] = frozen
             busy = outcome.timing.get("build_s", 0.0) + outcome.timing.get("run_s", 0.0)
@@ -169,12 +180,19 @@ class Campaign:
             out.append(max(col) if o.direction == "minimize" else min(col))
         return out
 
-    def _tell(self, trial: optuna.Trial, outcome: Outcome) -> optuna.trial.FrozenTrial:
+    def _tell(self, trial: optuna.Trial, outcome: Outcome, extra: dict[str, Any]) -> optuna.trial.FrozenTrial:
         m = outcome.measurement
         result: dict[str, Any] = {
             "metrics": dict(m.metrics), "samples_ms": list(m.samples_ms), "checksum": m.checksum,
             "build_key": outcome.build_key, "timing": outcome.timing, "detail": m.detail[-2000:],
+            **outcome.extra, **extra,
         }
+        if m.reason == FailureReason.PRUNED and outcome.values is not None:
+            # told with the predicted values, so the sampler learns the region is poor
+            result.update(status=T.PRUNED, reason=str(m.reason))
+            trial.set_user_attr("result", result)
+            trial.set_constraint(CONSTRAINT, 0.0)
+            return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
         if outcome.ok:
             result["status"] = T.COMPLETE
             trial.set_user_attr("result", result)

@@ -29,10 +29,11 @@ class Outcome:
     violated: tuple[str, ...] = ()                   # constraints broken (nothing was built)
     build_key: str = ""
     timing: dict[str, float] = field(default_factory=dict)   # build_s, run_s, total_s
+    extra: dict[str, Any] = field(default_factory=dict)      # stored with the trial (surrogate predictions)
 
     @property
     def ok(self) -> bool:
-        return self.values is not None
+        return self.values is not None and self.measurement.ok
 
     @property
     def reason(self) -> FailureReason | None:

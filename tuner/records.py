@@ -23,6 +23,7 @@ class FailureReason(str, enum.Enum):
     TOOL_MISSING = "tool_missing"
     TRANSPORT = "transport"          # copy to / run on a remote device failed
     BAD_OUTPUT = "bad_output"        # the program broke the @tune protocol
+    PRUNED = "pruned"                # not measured: the surrogate predicted it cannot reach the front
 
     def __str__(self) -> str:
         return self.value

@@ -15,6 +15,7 @@ from tuner.progress import Progress
 from tuner.report import build_report, concise, speedups
 from tuner.samplers import NAMES, choose
 from tuner.study import load_study
+from tuner.surrogate import PruningPolicy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="sampler seed, for a reproducible search")
     p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],
                    help="pin a knob to one value (repeatable)")
+    p.add_argument("--surrogate", choices=("on", "off"), default="on",
+                   help="skip candidates a surrogate model predicts cannot reach the Pareto front (default: on)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.add_argument("--no-export", action="store_true", help="do not write CSV/JSON/LaTeX/plots at the end")
 
@@ -41,15 +44,16 @@ def run(args: argparse.Namespace) -> int:
     target = open_target(args, spec, out)
     spec.space.constants["cores"] = target.cores()
     spec.space.check_satisfiable(pins)
+    screen = PruningPolicy(spec, seed=args.seed) if args.surrogate == "on" else None
     campaign = Campaign(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
-                                              not args.no_progress))
+                                              not args.no_progress), screen)
     if not pins:
         campaign_baseline(campaign)
     before = campaign.finished()
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
     say(f"study {spec.name}: {len(spec.space)} knobs, target {target.spec.name}, "
         f"objectives {', '.join(o.name for o in spec.objectives)}")
-    say(f"sampler: {sampler} ({why}); results in {out}/")
+    say(f"sampler: {sampler} ({why}); surrogate pruning {args.surrogate}; results in {out}/")
     if before:
         say(f"resuming: {before} of {trials} trials already finished")
     progress = Progress(trials, min(before, trials), spec.objectives, not args.no_progress)

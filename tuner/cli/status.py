@@ -44,12 +44,27 @@ def timing_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
             "evaluate_overhead_s": statistics.median(verify)}
 
 
+def surrogate_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
+    """Trials pruned, measurements saved, estimated time saved, audited false-prune rate."""
+    pruned = [r for r in recs if r.status == T.PRUNED]
+    audits = [r.attrs["audit"] for r in recs if isinstance(r.attrs.get("audit"), dict)]
+    false = sum(1 for a in audits if a.get("false_prune"))
+    t = timing_summary(recs)
+    per_trial = t.get("build_s", 0.0) + t.get("run_s", 0.0)
+    cost = sum(r.timing.get("surrogate_s", 0.0) for r in recs)
+    return {"pruned": len(pruned), "measurements_saved": len(pruned),
+            "estimated_seconds_saved": round(len(pruned) * per_trial - cost, 3),
+            "surrogate_seconds": round(cost, 3), "audits": len(audits), "false_prunes": false,
+            "false_prune_rate": (false / len(audits)) if audits else None}
+
+
 def run(args: argparse.Namespace) -> int:
     spec, study = load_campaign(args)
     recs = T.records(study, spec.objectives)
     doc = T.counts(recs)
     doc["study"] = spec.name
     doc["median_seconds_per_trial"] = timing_summary(recs)
+    doc["surrogate"] = surrogate_summary(recs)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
         return 0
@@ -60,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
         print("failures by reason:")
         for reason, n in doc["failures_by_reason"].items():
             print(f"  {reason:<14} {n}")
+    sg = doc["surrogate"]
+    if sg["pruned"] or sg["audits"]:
+        rate = "n/a" if sg["false_prune_rate"] is None else f"{sg['false_prune_rate']:.0%}"
+        print(f"surrogate: {sg['pruned']} trials pruned (measurements saved), about "
+              f"{sg['estimated_seconds_saved']:.1f}s saved net of {sg['surrogate_seconds']:.1f}s of modelling; "
+              f"{sg['audits']} audits, false-prune rate {rate}")
     t = doc["median_seconds_per_trial"]
     if t:
         print(f"median per measured trial: build {t['build_s']:.3f}s, run {t['run_s']:.3f}s, "
