@@ -77,8 +77,7 @@ def build(hw: HwConfig = DEFAULT_HW, cc: str = "gcc", cache: BuildCache | None =
     return cache.compile(
         cc,
         [src / "vta_sim.c"],
-        cflags=["-O2", "-std=c11", "-I", str(src), *hw.defines()],
-        headers=[src / "vta_config.h"],
+        cflags=["-O2", "-std=c11", *hw.defines()],
     )
 
 
