@@ -35,8 +35,12 @@ class ToolMissing(Exception):
 class CompiledBinary:
     path: Path
     key: str
-    build_s: float      # wall time of the compile that produced it (0 reuse is not reported here)
+    build_s: float      # wall time of the compile that produced it (0.0 when reused from the cache)
     cached: bool
+
+    @property
+    def objects(self) -> list[Path]:
+        return sorted(self.path.parent.glob("*.o"))
 
 
 @lru_cache(maxsize=None)
@@ -60,7 +64,7 @@ class BuildCache:
         self.root = Path(root).resolve()
 
     def key(self, cc: str, argv: Sequence[str], sources: Sequence[Path], extra: Sequence[Path] = ()) -> str:
-        h = hashlib.sha256()
+        h = hashlib.sha256(b"tune-build-v2")   # bump when the cache layout changes
         h.update(compiler_identity(cc).encode())
         h.update("\0".join([cc, *argv]).encode())
         for path in [*sources, *extra]:
@@ -86,18 +90,24 @@ class BuildCache:
             return CompiledBinary(final, key, 0.0, cached=True)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
-        cmd = [cc, *cflags, *map(str, sources), "-o", str(tmp / "prog"), *ldflags]
+        # objects first, then link: the objects' code sections are the program's own code size,
+        # which a static libc would otherwise swamp
+        commands = [[cc, *cflags, "-c", str(src), "-o", str(tmp / f"{i}-{src.stem}.o")]
+                    for i, src in enumerate(sources)]
+        commands.append([cc, *cflags, *(c[-1] for c in commands), "-o", str(tmp / "prog"), *ldflags])
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
-        except subprocess.TimeoutExpired:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise CompileError(f"compile timed out after {timeout_s:.0f}s", "", time.perf_counter() - t0)
+        for cmd in commands:
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
+            except subprocess.TimeoutExpired:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise CompileError(f"compile timed out after {timeout_s:.0f}s", "", time.perf_counter() - t0)
+            if proc.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise CompileError(f"{cc} exited with {proc.returncode}", _tail(proc.stderr),
+                                   time.perf_counter() - t0)
         build_s = time.perf_counter() - t0
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise CompileError(f"{cc} exited with {proc.returncode}", _tail(proc.stderr), build_s)
-        (tmp / "build.txt").write_text(" ".join(cmd) + f"\nbuild_s={build_s:.6f}\n")
+        (tmp / "build.txt").write_text("\n".join(" ".join(c) for c in commands) + f"\nbuild_s={build_s:.6f}\n")
         try:
             os.rename(tmp, self.root / key)
         except OSError:  # another process built the same key first: keep theirs

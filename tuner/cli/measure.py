@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2, default=str))
     else:
-        print("config:  " + " ".join(f"{k}={v}" for k, v in config.items()))
+        changed = {k: v for k, v in config.items() if v != spec.space.knobs[k].default}
+        print("config:  " + (" ".join(f"{k}={v}" for k, v in changed.items()) or "all knobs at their defaults")
+              + (f" (the other {len(config) - len(changed)} knobs at their defaults)" if changed else ""))
         if outcome.ok:
             for o in spec.objectives:
                 print(f"{o.name:>16} = {outcome.values[o.name]:.6g} {o.unit}")

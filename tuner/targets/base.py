@@ -119,8 +119,9 @@ class Target:
             if type(e).__module__.startswith("jinja2"):
                 return Measurement.failed(FailureReason.COMPILE_ERROR, f"template: {e}")
             raise
+        own_code = sum(code_bytes(o) or 0 for o in binary.objects)   # 0 with -flto: objects hold IR
         return Build(command=(str(binary.path),), key=binary.key, build_s=binary.build_s,
-                     binary_bytes=code_bytes(binary.path), cached=binary.cached, path=binary.path)
+                     binary_bytes=own_code or code_bytes(binary.path), cached=binary.cached, path=binary.path)
 
     # --- shared: run and parse -------------------------------------------------------
     def run(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
