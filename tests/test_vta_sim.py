@@ -278,3 +278,17 @@ def test_cli_infeasible_and_bad_input(tmp_path):
         p = _cli(*bad, env_cache=tmp_path)
         assert p.returncode == 2, bad
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
+
+
+def test_network_runs_one_batch_of_batch_images(cache):
+    b = build(HwConfig(log_batch=1), cache=cache).path
+    m = metrics(b, "--network", "resnet18", "--schedule", "best")
+    assert m["batch"] == 2 and m["ms_per_image"] == pytest.approx(m["latency_ms"] / 2)
+    assert m["gemm_count"] == 6_623_232           # 2x the MACs on a 2x wider GEMM core
+    assert m["peak_gops"] == pytest.approx(102.4)
+
+
+def test_no_legal_schedule_reason_names_the_cause(cache):
+    tiny = build(HwConfig(log_wgt_buff_size=11), cache=cache).path
+    reason = infeasible(tiny, "--layer", "C9", "--schedule", "best")
+    assert reason.count("no legal schedule") == 1 and "overflows the weight buffer" in reason

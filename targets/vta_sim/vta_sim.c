@@ -954,7 +954,8 @@ static void usage(FILE *f) {
 "workload (one of):\n"
 "  --layer NAME            a ResNet-18 layer C2..C12\n"
 "  --shape H,W,IC,OC,K,S[,P[,N]]  any conv2d (P defaults to K/2, N batch to BATCH)\n"
-"  --network resnet18      every offloaded ResNet-18 conv, weighted by its count (default)\n"
+"  --network resnet18      every offloaded ResNet-18 conv, weighted by its count (default);\n"
+"                          layers and the network run one batch of BATCH = 2^VTA_LOG_BATCH images\n"
 "options:\n"
 "  --schedule SPEC         default | best | TB,TH,TW,TCI,TCO,OCN,HN | NAME=TB,TH,TW,TCI,TCO,OCN,HN\n"
 "                          (repeatable: NAME= entries override one layer, the unnamed one the rest;\n"
@@ -1108,10 +1109,12 @@ int main(int argc, char **argv) {
     /* workload */
     Layer layers[N_RESNET18];
     int nl = 0;
-    if (network) { memcpy(layers, RESNET18, sizeof RESNET18); nl = N_RESNET18; }
-    else if (layer_name) {
+    if (network) {   /* one batch of BATCH images */
+        memcpy(layers, RESNET18, sizeof RESNET18); nl = N_RESNET18;
+        for (int i = 0; i < nl; i++) layers[i].n = BATCH;
+    } else if (layer_name) {
         for (int i = 0; i < N_RESNET18; i++)
-            if (!strcmp(layer_name, RESNET18[i].name)) { layers[0] = RESNET18[i]; layers[0].count = 1; nl = 1; }
+            if (!strcmp(layer_name, RESNET18[i].name)) { layers[0] = RESNET18[i]; layers[0].count = 1; layers[0].n = BATCH; nl = 1; }
         if (!nl) die_usage("unknown layer '%s' (known: C2..C12)", layer_name);
     } else {
         Layer L = {"shape", BATCH, shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[4] / 2, 1};
@@ -1160,9 +1163,9 @@ int main(int argc, char **argv) {
             Stats st;
             if (kind == 1) {
                 if (!search_best(L, vthread, &S, &st)) {
-                    const char *r = check_schedule(L, &(Sched){1, 1, 1, 1, 1, 1, 1}, &g, reason, sizeof reason);
-                    snprintf(reason, sizeof reason, "%s: no legal schedule%s%s", L->name, r ? " (smallest tile: " : "", r ? r : "");
-                    if (r) strncat(reason, ")", sizeof reason - strlen(reason) - 1);
+                    char why[600];
+                    const char *r = check_schedule(L, &(Sched){1, 1, 1, 1, 1, 1, 1}, &g, why, sizeof why);
+                    snprintf(reason, sizeof reason, "%s: no legal schedule%s%s%s", L->name, r ? " (smallest tile: " : "", r ? r : "", r ? ")" : "");
                     infeasible(reason);
                 }
             }
@@ -1216,13 +1219,13 @@ int main(int argc, char **argv) {
            "\"out_store_bytes\": %.0f, \"gemm_count\": %.0f, \"alu_count\": %.0f, \"instructions\": %.0f, "
            "\"load_busy\": %.0f, \"load_stall\": %.0f, \"compute_busy\": %.0f, \"compute_stall\": %.0f, "
            "\"store_busy\": %.0f, \"store_stall\": %.0f, \"dram_busy\": %.0f, "
-           "\"clock_mhz\": %.1f, \"search_simulated\": %ld, \"search_legal\": %ld, \"eval_us\": %.3f",
+           "\"ms_per_image\": %.6f, \"batch\": %d, \"clock_mhz\": %.1f, \"search_simulated\": %ld, \"search_legal\": %ld, \"eval_us\": %.3f",
            ms, tot.cycles, ops / (ms * 1e6), ops, peak, DRAM_BPC * CLOCK_MHZ / 1000.0,
            tot.gemm * M.gemm_ii / tot.cycles, ops / bytes,
            res.dsp, res.bram36, res.lut, res.dsp / PART->dsp, res.bram36 / PART->bram36, res.lut / PART->lut,
            tot.inp_bytes, tot.wgt_bytes, tot.acc_bytes, tot.uop_bytes, tot.out_bytes, tot.gemm, tot.alu, tot.n_insn,
            tot.busy[0], tot.stall[0], tot.busy[1], tot.stall[1], tot.busy[2], tot.stall[2], tot.dram_busy,
-           CLOCK_MHZ, SEARCH_SIMULATED, SEARCH_LEGAL, eval_us);
+           ms / layers[0].n, layers[0].n, CLOCK_MHZ, SEARCH_SIMULATED, SEARCH_LEGAL, eval_us);
     if (functional) printf(", \"mismatches\": %ld", mismatches);
     if (nl == 1) {
         const Sched *s = &chosen[0];
