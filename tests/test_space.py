@@ -139,3 +139,19 @@ def test_infeasible_configurations_are_recorded_and_never_built(lab):
     assert status["by_state"].get("infeasible") == len(infeasible)
     assert status["failures_by_reason"].get("infeasible") == len(infeasible)
     assert status["finished"] == 8
+
+
+def test_conditions_can_chain_through_inactive_knobs(lab):
+    """w depends on z, which exists only when x > 5: when z is inactive, so is w (no error)."""
+    knobs = XYZ + '\n[knobs.w]\nkind = "int"\nlow = 0\nhigh = 1\nwhen = "z == 2"\ndefine = "W"\n'
+    space = space_of(lab, knobs, ())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    seen = set()
+    for _ in range(80):
+        trial = study.ask()
+        config = space.sample(trial)
+        study.tell(trial, 0.0)
+        assert ("w" in config) == (config.get("z") == 2), config
+        seen.add("w" in config)
+    assert seen == {True, False}
+    assert space.complete({"x": 0}) == {"x": 0, "y": 0}

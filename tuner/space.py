@@ -80,7 +80,8 @@ class SearchSpace:
         if knob.when is None:
             return True
         try:
-            return bool(knob.when({**self.constants, **config}))
+            # a knob that is inactive is None here (as in violations), so conditions can chain
+            return bool(knob.when({**self.constants, **{k: None for k in self.knobs}, **config}))
         except (ExprError, TypeError, ZeroDivisionError) as e:
             raise BadInput(str(e), self.file, f"knobs.{knob.name}.when") from None
 
