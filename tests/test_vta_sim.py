@@ -292,3 +292,13 @@ def test_no_legal_schedule_reason_names_the_cause(cache):
     tiny = build(HwConfig(log_wgt_buff_size=11), cache=cache).path
     reason = infeasible(tiny, "--layer", "C9", "--schedule", "best")
     assert reason.count("no legal schedule") == 1 and "overflows the weight buffer" in reason
+
+
+def test_study_loads_with_pynq_baseline_and_defaults():
+    study_mod = pytest.importorskip("tuner.study")
+    s = study_mod.load_study("resnet18-vta")
+    assert [o.name for o in s.objectives] == ["latency_ms", "dsp_frac", "bram_frac"]
+    assert s.baseline == {"log_batch": 0, "log_block_in": 4, "log_block_out": 4, "log_uop_buff_size": 15,
+                          "log_inp_buff_size": 15, "log_wgt_buff_size": 18, "log_acc_buff_size": 17,
+                          "part": "xc7z020"}
+    assert s.program.sources[0].resolve() == (source_dir() / "vta_sim.c").resolve()
