@@ -118,21 +118,24 @@ def check_resumed(lab, study, before, trials):
 
 @needs_gcc
 def test_ctrl_c_then_rerun_loses_nothing(lab):
-    study = lab.study("sigint", WIDE, verify="none", args=["--sleep-ms=300"])
+    study = lab.study("sigint", WIDE, verify="none", args=["--sleep-ms=400"])
     rc, err = interrupt_mid_trial(lab, study, "sigint", 5, signal.SIGINT)
     assert rc == 130, err
     assert "interrupted" in err and "Traceback" not in err
     recs = lab.records(study)
     before = snapshot(recs)
     assert len(before) >= 2
-    assert [r.status for r in recs].count("interrupted") == 1
+    statuses = [r.status for r in recs]
+    # the trial being measured is marked interrupted (a Ctrl-C in the instant between trials
+    # leaves it running, which the rerun marks instead: check_resumed sees that)
+    assert statuses.count("interrupted") + statuses.count("running") == 1, statuses
     lab.ok("explore", study, "--trials", "5", "--sampler", "random", "--seed", "2", "--no-progress", "--no-export")
     check_resumed(lab, study, before, 5)
 
 
 @needs_gcc
 def test_kill_9_then_rerun_loses_nothing(lab):
-    study = lab.study("kill9", WIDE, verify="none", args=["--sleep-ms=300"])
+    study = lab.study("kill9", WIDE, verify="none", args=["--sleep-ms=400"])
     rc, _ = interrupt_mid_trial(lab, study, "kill9", 5, signal.SIGKILL)
     assert rc == -signal.SIGKILL
     journal_before = lab.journal(study).read_bytes()
@@ -170,3 +173,19 @@ def test_pareto_is_the_non_dominated_set_of_exported_trials(lab):
     for p in front:
         assert p["values"] == {"cost": by_trial[p["trial"]]["cost"], "gain": by_trial[p["trial"]]["gain"]}
     assert json.loads((out / "pareto.json").read_text()) == front
+
+
+@needs_gcc
+def test_a_torn_journal_line_from_a_kill_does_not_break_resume(lab):
+    """kill -9 during a journal write leaves a partial last line; resuming must still work."""
+    study = lab.study("torn", WIDE, verify="none")
+    args = ("explore", study, "--sampler", "random", "--seed", "5", "--no-progress", "--no-export")
+    lab.ok(*args, "--trials", "2")
+    before = snapshot(lab.records(study))
+    with open(lab.journal(study), "ab") as f:
+        f.write(b'{"op_code":5,"worker_id":"dead","trial_id":1,"us')   # cut mid-record
+    assert snapshot(lab.records(study)) == before
+    lab.ok(*args, "--trials", "3")
+    after = snapshot(lab.records(study))
+    assert len(after) == 3 and all(after[n] == v for n, v in before.items())
+    assert lab.json("status", study)["finished"] == 3

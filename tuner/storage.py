@@ -40,6 +40,7 @@ class TrialDurableBackend(JournalFileBackend):
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with get_lock_file(self._lock):
             with open(self._path, "ab") as f:
+                _drop_torn_tail(f)
                 f.write(text.encode("utf-8"))
                 f.flush()
         self._dirty = True
@@ -52,6 +53,24 @@ class TrialDurableBackend(JournalFileBackend):
             finally:
                 os.close(fd)
             self._dirty = False
+
+
+def _drop_torn_tail(f: Any) -> None:
+    """Cut a last line that lacks its newline: a writer killed mid-record left it (a live writer
+    holds the lock until its line is complete). Appending after it would glue the new record
+    to the fragment, and the journal reader fails on a bad line that is not the last one."""
+    size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    with open(f.name, "rb") as r:
+        r.seek(max(0, size - 65536))
+        tail = r.read()
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    if cut < 0 and size > len(tail):
+        return        # a single line longer than we looked at: leave it to the reader
+    f.truncate(size - len(tail) + cut + 1)
 
 
 def sync(storage: BaseStorage) -> None:
