@@ -302,3 +302,15 @@ def test_study_loads_with_pynq_baseline_and_defaults():
                           "log_inp_buff_size": 15, "log_wgt_buff_size": 18, "log_acc_buff_size": 17,
                           "part": "xc7z020"}
     assert s.program.sources[0].resolve() == (source_dir() / "vta_sim.c").resolve()
+
+
+def test_network_per_layer_schedules(sim):
+    base = metrics(sim, "--network", "resnet18", "--schedule", "default")
+    # C9 (count 3) given explicitly; the other layers keep their default schedules
+    r = run(sim, ["--network", "resnet18", "--schedule", "default", "--schedule", "C9=1,14,14,1,4,2,1"])
+    c9 = next(l for l in r.table.splitlines() if l.startswith("C9 "))
+    assert "1,14,14,1,4,2,1" in c9.split()[2]
+    assert r.metrics["gemm_count"] == base["gemm_count"] and r.metrics["cycles"] != base["cycles"]
+    assert "C9: " in infeasible(sim, "--network", "resnet18", "--schedule", "C9=1,14,14,1,16,1,1")
+    p = subprocess.run([str(sim), "--layer", "C9", "--schedule", "C2=1,1,1,1,1,1,1"], capture_output=True, text=True)
+    assert p.returncode == 2 and "no such layer" in p.stderr
