@@ -81,6 +81,19 @@ static double tune_now_ms_(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+/* Region markers around each timed tune_kernel() call (not the warm-up), for tools that
+ * count instructions between them (the qemu target's plugin). Distinct bodies keep the
+ * compiler from merging them; noinline/noipa/used keep both as real functions with their
+ * own symbols at any -O level and with -flto. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TUNE_MARKER_ATTRS_ __attribute__((noinline, noipa, used))
+#else
+#define TUNE_MARKER_ATTRS_ __attribute__((noinline, used))
+#endif
+static volatile int tune_region_state_;
+static TUNE_MARKER_ATTRS_ void tune_region_begin(void) { tune_region_state_ = 1; __asm__ volatile("" ::: "memory"); }
+static TUNE_MARKER_ATTRS_ void tune_region_end(void) { tune_region_state_ = 2; __asm__ volatile("" ::: "memory"); }
+
 static int tune_cmp_(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -125,7 +138,9 @@ int main(int argc, char **argv) {
     double start = tune_now_ms_();
     while (n < max_reps) {
         double t0 = tune_now_ms_();
+        tune_region_begin();
         tune_kernel();
+        tune_region_end();
         samples[n++] = tune_now_ms_() - t0;
         if (n >= min_reps && tune_ci_rel_width_(samples, n) <= ci_rel) break;
         if (n >= min_reps && tune_now_ms_() - start > max_ms) break;

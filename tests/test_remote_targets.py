@@ -46,7 +46,8 @@ def test_kernel_region_rules():
     assert kernel_region([100], [50, 90, 400, 420]) == 300            # tune_kernel entry -> next clock read
     assert kernel_region([], [50, 90, 400, 420]) == 310               # inlined: the harness's 2nd..3rd read
     assert kernel_region([], [1, 2, 3]) is None                       # unknown shape: whole program
-    assert parse_counts("mark 0 5\nmark 1 7\nmark 1 9\ntotal 11\n") == {"total": 11, "marks": {0: [5], 1: [7, 9]}}
+    assert parse_counts("mark 0 5\nmark 1 7\nmark 1 9\ntotal 11\n") == {"total": 11, "marks": {0: [5], 1: [7, 9]},
+                                                                        "vcpus": None}
 
 
 @needs_qemu

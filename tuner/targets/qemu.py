@@ -3,16 +3,39 @@
 Wall time under an emulator says little about the guest CPU, so the measurement method
 "instructions" counts executed guest instructions with a TCG plugin that the project
 builds itself (`targets/qemu_plugin/`, through the build cache, with the host compiler).
-The count is deterministic: the same binary and inputs give the same number on every run.
 
-What is counted: the kernel region, from the first instruction of `tune_kernel` to the
-harness's next clock read (`clock_gettime`) right after it returns (the harness runs one
-repetition and no warm-up for this method). That includes a constant handful of harness
-instructions (the return and the call of the clock read). When `tune_kernel` is never
-entered as a function (the compiler inlined it into main), the region is cut between the
-harness's second and third clock reads instead; when neither works, `instructions` is the
-whole program and `instructions_scope` is 0 (1 means the kernel region).
-Metrics: instructions, instructions_total, instructions_scope.
+What is counted: the kernel region, from the first instruction of the harness's
+`tune_region_begin()` marker to the first instruction of `tune_region_end()`; tune_harness.h
+calls them right around each timed `tune_kernel()` call (this method runs one repetition
+and no warm-up). The region adds a constant handful of harness instructions (the begin
+marker's body and the two calls). Guest threads are counted too: in qemu-user each guest
+thread (an OpenMP worker, say) is a vCPU, the plugin keeps one counter per vCPU, and a mark
+logs the sum over all vCPUs, so the region is every instruction any thread executed between
+the main thread's two marker hits (thread creation, the work, barriers and spinning included).
+
+Programs built without the markers (an older harness) fall back to the old cut: from
+`tune_kernel`'s entry to the next `clock_gettime`, or, if `tune_kernel` was inlined, between
+the harness's 2nd and 3rd clock reads. That fallback is wrong for kernels that read the clock
+themselves (mobilenet_block.c's self-timing) or call into a runtime that does (libgomp).
+When nothing works, `instructions` is the whole program and `instructions_scope` is 0
+(1 means the kernel region). Metrics: instructions, instructions_total, instructions_scope.
+
+Determinism (measured with qemu-aarch64 7.2, aarch64-linux-gnu-gcc 12, static, -O2):
+  * single-threaded guests: the region is exactly reproducible (conv2d.c; mobilenet_block.c
+    with OMP_NUM_THREADS=1: 95,514,848 on 8 of 8 runs). The program total
+    (`instructions_total`) can move by a few dozen instructions between runs (libc
+    start-up/exit, outside the region).
+  * multi-threaded guests are NOT exactly reproducible: how often a thread retries a futex
+    or an atomic, and which side of a marker another thread's last instructions fall on,
+    depend on host scheduling. mobilenet_block.c, OMP_WAIT_POLICY=passive: 2 threads gave
+    95,516,625..95,516,725 over 8 runs (spread 100, ~1e-6 relative; ~1,800 above 1 thread:
+    thread creation, barriers); 4 threads spread 241 over 5 runs. With
+    OMP_WAIT_POLICY=active, spinning workers execute (and get counted as) instructions for
+    as long as they wait, so the count follows host timing: 2 threads gave 104.9M..117.9M
+    (spread 13%) over 5 runs -- treat active-wait counts as noisy.
+Cost: the per-vCPU counting helper costs about 10-15% host CPU time over an uncounted run
+(mobilenet_block.c, 10 repetitions, ~1e9 guest instructions); one shared atomic counter cost
+about 40%, and the old inline add (~5%) loses counts when guest threads run concurrently.
 
 [transport] keys: emulator ("qemu-aarch64"), cpu (-cpu model, ""), ld_prefix (-L, ""),
 plugin_cc ("gcc", the host compiler for the plugin).
@@ -37,6 +60,7 @@ from tuner.targets.local import run_process
 
 PLUGIN_DIR = library.BUILTIN_ROOT / "targets" / "qemu_plugin"
 TRANSPORT_KEYS = {"emulator", "cpu", "ld_prefix", "plugin_cc"}
+REGION_SYMBOLS = ("tune_region_begin", "tune_region_end")
 KERNEL_SYMBOLS = ("tune_kernel",)
 CLOCK_SYMBOLS = ("clock_gettime", "__clock_gettime", "__clock_gettime64")
 
@@ -74,16 +98,27 @@ def elf_symbols(path: Path, names: Sequence[str]) -> dict[str, int]:
 
 
 def parse_counts(text: str) -> dict[str, object]:
-    """The plugin's file: `mark <i> <count>` lines and one `total <count>` line."""
+    """The plugin's file: `mark <i> <count>` lines, one `total <count>` and one `vcpus <n>` line."""
     marks: dict[int, list[int]] = {}
-    total = None
+    total = vcpus = None
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "mark":
             marks.setdefault(int(parts[1]), []).append(int(parts[2]))
         elif len(parts) == 2 and parts[0] == "total":
             total = int(parts[1])
-    return {"total": total, "marks": marks}
+        elif len(parts) == 2 and parts[0] == "vcpus":
+            vcpus = int(parts[1])
+    return {"total": total, "marks": marks, "vcpus": vcpus}
+
+
+def marked_region(begin_hits: list[int], end_hits: list[int]) -> int | None:
+    """Instructions between the last begin-marker hit and the first end-marker hit after it."""
+    for start in reversed(begin_hits):
+        after = [e for e in end_hits if e >= start]
+        if after:
+            return after[0] - start
+    return None
 
 
 def kernel_region(kernel_hits: list[int], clock_hits: list[int]) -> int | None:
@@ -179,9 +214,13 @@ class QemuTarget(Target):
                 if "," in str(so) or "," in tmp:
                     return Completed(None, "", "", 0.0,
                                      transport_error="a path contains ',' (qemu's plugin argument separator)")
-                syms = elf_symbols(binary, (*KERNEL_SYMBOLS, *CLOCK_SYMBOLS))
+                syms = elf_symbols(binary, (*REGION_SYMBOLS, *KERNEL_SYMBOLS, *CLOCK_SYMBOLS))
+                if all(s in syms for s in REGION_SYMBOLS):      # the harness's markers
+                    wanted = (("begin", REGION_SYMBOLS[:1]), ("end", REGION_SYMBOLS[1:]))
+                else:                                          # an older harness: the old cut
+                    wanted = (("kernel", KERNEL_SYMBOLS), ("clock", CLOCK_SYMBOLS))
                 # mark index per role, in the order the plugin gets them
-                for role, names in (("kernel", KERNEL_SYMBOLS), ("clock", CLOCK_SYMBOLS)):
+                for role, names in wanted:
                     addr = next((syms[s] for s in names if s in syms), 0)
                     if addr:
                         roles[role] = len(roles)
@@ -210,9 +249,12 @@ class QemuTarget(Target):
                                       **m.metrics)
         marks: dict[int, list[int]] = counts.get("marks", {})  # type: ignore[assignment]
         roles: dict[str, int] = counts.get("roles", {})  # type: ignore[assignment]
-        kernel_hits = marks.get(roles["kernel"], []) if "kernel" in roles else []
-        clock_hits = marks.get(roles["clock"], []) if "clock" in roles else []
-        region = kernel_region(kernel_hits, clock_hits)
+        def hits(role: str) -> list[int]:
+            return marks.get(roles[role], []) if role in roles else []
+        if "begin" in roles:
+            region = marked_region(hits("begin"), hits("end"))
+        else:
+            region = kernel_region(hits("kernel"), hits("clock"))
         metrics = {**m.metrics, "instructions_total": float(total),
                    "instructions": float(region if region is not None else total),
                    "instructions_scope": 1.0 if region is not None else 0.0}
