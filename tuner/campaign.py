@@ -121,10 +121,15 @@ class Campaign:
         return requeued
 
     def finished(self) -> int:
+        """Trials finished in the whole study (every worker's), learning their configurations too,
+        so that workers sharing a storage do not measure one configuration twice."""
         n = 0
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             if t.user_attrs.get("result", {}).get("status") != T.INTERRUPTED:
                 n += 1
+                key = t.user_attrs.get("config_key")
+                if key and t.user_attrs.get("result", {}).get("status") != T.DUPLICATE:
+                    self.done.setdefault(key, t)
         return n
 
     # --- the loop ----------------------------------------------------------------------
@@ -191,7 +196,8 @@ class Campaign:
             # told with the predicted values, so the sampler learns the region is poor
             result.update(status=T.PRUNED, reason=str(m.reason))
             trial.set_user_attr("result", result)
-            trial.set_constraint(CONSTRAINT, 0.0)
+            # a predicted failure is told as infeasible, a predicted poor configuration as feasible
+            trial.set_constraint(CONSTRAINT, 1.0 if outcome.extra.get("predicted_failure") else 0.0)
             return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
         if outcome.ok:
             result["status"] = T.COMPLETE

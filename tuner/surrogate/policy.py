@@ -78,7 +78,7 @@ class PruningPolicy:
             status = t.user_attrs.get("result", {}).get("status")
             if status == T.COMPLETE and t.state == TrialState.COMPLETE:
                 ok.append(t)
-            elif status == T.FAILED:
+            elif status in (T.FAILED, T.INFEASIBLE):   # the classifier learns both
                 failed.append(t)
         return ok, failed
 
@@ -119,7 +119,8 @@ class PruningPolicy:
                      "kappa": self.kappa, "margin": self.margin, "why": why, "surrogate_s": cost}
         m = Measurement(metrics={}, reason=FailureReason.PRUNED, detail=why)
         return Outcome(config, m, values={o.name: float(v) for o, v in zip(self.spec.objectives, pred.mean)},
-                       timing={"surrogate_s": cost}, extra={"surrogate": surrogate})
+                       timing={"surrogate_s": cost},
+                       extra={"surrogate": surrogate, "predicted_failure": likely_fail and not dominated})
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """After an audited candidate was measured: was pruning it wrong? Returns the audit record."""
