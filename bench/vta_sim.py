@@ -5,7 +5,11 @@ Two numbers per workload:
                process start-up is not measured;
   per-process  one process per evaluation (what an engine trial costs, minus the engine).
 
-    .venv/bin/python bench/vta_sim.py [--repeat 200] [--procs 50]
+and the engine's overhead per trial in the resnet18-vta study: everything a trial costs besides
+building the simulator and running it (ask, sampling, dedup, surrogate, tell, storage), from a
+short campaign in a temporary results directory.
+
+    .venv/bin/python bench/vta_sim.py [--repeat 200] [--procs 50] [--trials 20]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=200, help="in-process repetitions (default schedules)")
     ap.add_argument("--procs", type=int, default=50, help="process launches per workload")
+    ap.add_argument("--trials", type=int, default=20, help="trials of the engine-overhead campaign (0: skip)")
     ns = ap.parse_args()
     binary = build().path
     print(f"binary: {binary}")
@@ -45,7 +50,40 @@ def main() -> int:
             subprocess.run([str(binary), *args, "--quiet"], check=True, capture_output=True)
         per = (time.perf_counter() - t0) / procs
         print(f"{name:40} {1e6 / in_us:18.1f} {in_us / 1e3:9.3f} {1 / per:19.1f} {per * 1e3:9.3f}")
+    if ns.trials:
+        engine_overhead(ns.trials)
     return 0
+
+
+def engine_overhead(trials: int) -> None:
+    import statistics
+    import tempfile
+    import warnings
+
+    import optuna
+
+    from tuner.campaign import Campaign, Options
+    from tuner.study import load_study
+    from tuner.surrogate import PruningPolicy
+    from tuner.targets import load_target, make_target
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore")
+    spec = load_study("resnet18-vta")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = make_target(load_target(spec.target), Path(tmp) / "builds")
+        for surrogate in (False, True):
+            out = Path(tmp) / f"surrogate-{surrogate}"
+            screen = PruningPolicy(spec, seed=0) if surrogate else None
+            c = Campaign(spec, target, Options(trials, "tpe", 0, {}, None, out, False), screen)
+            c.log = lambda m: None
+            t0 = time.perf_counter()
+            c.run()
+            wall = time.perf_counter() - t0
+            o = sorted(c.overheads_s)
+            print(f"engine overhead per trial, resnet18-vta, TPE, surrogate {'on ' if surrogate else 'off'}: "
+                  f"median {statistics.median(o) * 1e3:.1f} ms, max {o[-1] * 1e3:.1f} ms "
+                  f"({len(o)} evaluated trials, {wall:.1f} s wall)")
 
 
 if __name__ == "__main__":

@@ -181,8 +181,12 @@ class Target:
             med, lo, hi = median_ci(samples)
             metrics.setdefault("latency_ms", med)
             metrics.update(latency_ci_low_ms=lo, latency_ci_high_ms=hi, reps=float(len(samples)))
-        if "items" in metrics and metrics.get("latency_ms", 0) > 0:
+        if metrics.get("items", 0) > 0 and metrics.get("latency_ms", 0) > 0:
+            # a kernel call processes `items` in batches of `batch`: derive the per-item figures
             metrics.setdefault("throughput", metrics["items"] / (metrics["latency_ms"] / 1e3))
+            if metrics.get("batch", 0) > 0:
+                per_batch = metrics["latency_ms"] * min(metrics["batch"], metrics["items"]) / metrics["items"]
+                metrics.setdefault("batch_latency_ms", per_batch)
         metrics.update(wall)
         if any(math.isnan(v) for v in metrics.values()):
             return Measurement.failed(FailureReason.BAD_OUTPUT, "a metric is NaN", **wall)
