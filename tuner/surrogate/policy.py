@@ -1,11 +1,15 @@
-"""The pruning policy: skip candidates the surrogate is confident cannot reach the front.
+"""The pruning policy: skip candidates the surrogate is confident cannot improve the front.
 
-After a warm-up, a candidate whose *optimistic* prediction (mean moved by kappa standard
-deviations in the good direction) is still dominated by a measured front point, by a margin,
-is neither built nor measured. It is recorded as pruned with its predictions, and told to
-the sampler with the predicted values, so the sampler learns the region is poor and does
-not propose it again and again. A share of would-be-pruned candidates is measured anyway
-(audits); when audits show the front would have moved (a false prune), the policy tightens.
+After a warm-up, the surrogate predicts a candidate's objectives with an uncertainty. Its
+*optimistic* point (the mean moved `kappa` tree-spreads towards better) is added to the measured
+front: if even that would raise the front's hypervolume by less than `min_gain` of it (a
+dominated point raises it by nothing), the candidate is neither built nor measured. Judging by
+hypervolume rather than plain dominance matters with three or more objectives, where most
+proposals are non-dominated but add almost nothing. A pruned candidate is recorded with its
+predictions and told to the sampler with the predicted values, so the sampler learns the region
+is poor and does not propose it again and again. A share of would-be-pruned candidates is
+measured anyway (audits); an audit whose real gain exceeds `min_gain` is a false prune, and when
+they exceed `max_false_rate` the policy tightens (more optimism, a smaller threshold).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import trials as T
-from tuner.pareto import nondominated_mask
 from tuner.evaluate import Outcome
+from tuner.pareto import default_reference, hypervolume, nondominated_mask
 from tuner.records import FailureReason, Measurement
 from tuner.space import Config, config_key
 from tuner.study import StudySpec
@@ -32,7 +36,7 @@ from tuner.surrogate.model import Surrogate
 class Settings:
     warmup: int = 16            # measured trials before the first prune
     kappa: float = 1.0          # optimism, in tree-spread standard deviations
-    margin: float = 0.02        # of each objective's observed range
+    min_gain: float = 0.005     # prune below this share of the front's hypervolume
     audit_rate: float = 0.15    # share of would-be-pruned candidates measured anyway
     max_false_rate: float = 0.10
     refit_every: int = 4        # new measurements between refits
@@ -44,13 +48,11 @@ def _minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
     return values * sign
 
 
-def safely_dominated(front: np.ndarray, point: np.ndarray, span: np.ndarray, margin: float) -> bool:
-    """Some front point is at least as good in every objective and better by `margin` in total
-    (objectives scaled by their observed span). Ties in one objective (resource counts that
-    a configuration fixes exactly) do not save a candidate that is worse elsewhere."""
-    weak = np.all(front <= point, axis=1)
-    gap = ((point - front) / span).sum(axis=1)
-    return bool(np.any(weak & (gap >= margin)))
+def gain(front: np.ndarray, point: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(hypervolume the point adds to the front, the front's hypervolume); minimisation."""
+    minimize = ["minimize"] * front.shape[1]
+    base = hypervolume(front, minimize, reference)
+    return hypervolume(np.vstack([front, point]), minimize, reference) - base, base
 
 
 class PruningPolicy:
@@ -60,7 +62,7 @@ class PruningPolicy:
         self.spec = spec
         self.settings = settings or Settings()
         self.kappa = self.settings.kappa
-        self.margin = self.settings.margin
+        self.min_gain = self.settings.min_gain
         self.encoder = Encoder(spec.space)
         self.model = Surrogate(seed=seed or 0)
         self.rng = random.Random(seed)
@@ -69,7 +71,7 @@ class PruningPolicy:
         self.audits = 0
         self.false_prunes = 0
         self._pending_audit: str | None = None
-        self._pending_front: np.ndarray | None = None
+        self._pending_front: tuple[np.ndarray, np.ndarray] | None = None   # (front, reference)
 
     # --- the data the surrogate learns from: measured trials only ---------------------
     def _measured(self, campaign: Any) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
@@ -81,10 +83,6 @@ class PruningPolicy:
             elif status in (T.FAILED, T.INFEASIBLE):   # the classifier learns both
                 failed.append(t)
         return ok, failed
-
-    def _front(self, ok: list[FrozenTrial]) -> np.ndarray:
-        Y = _minimised(np.array([t.values for t in ok], dtype=float), self.directions)
-        return Y[nondominated_mask(Y, ["minimize"] * len(self.directions))]
 
     def __call__(self, config: Config, campaign: Any) -> Outcome | None:
         t0 = time.perf_counter()
@@ -100,42 +98,45 @@ class PruningPolicy:
             self._fitted_on = n
         pred = self.model.predict(self.encoder.encode([config])[0])
         Y = _minimised(np.array([t.values for t in ok], dtype=float), self.directions)
-        span = np.maximum(Y.max(axis=0) - Y.min(axis=0), 1e-12)
-        mean = _minimised(pred.mean, self.directions)
-        optimistic = mean - self.kappa * pred.std
-        front = self._front(ok)
-        dominated = safely_dominated(front, optimistic, span, self.margin)
+        front = Y[nondominated_mask(Y, ["minimize"] * Y.shape[1])]
+        reference = default_reference(Y, ["minimize"] * Y.shape[1])
+        optimistic = _minimised(pred.mean, self.directions) - self.kappa * pred.std
+        added, base = gain(front, optimistic, reference)
+        poor = added < self.min_gain * base
         likely_fail = pred.p_fail >= self.settings.p_fail_prune
         cost = time.perf_counter() - t0
-        if not (dominated or likely_fail):
+        if not (poor or likely_fail):
             return None
         if self.rng.random() < self.settings.audit_rate:
             self._pending_audit = config_key(config)
-            self._pending_front = front
+            self._pending_front = (front, reference)
             return None                       # measured anyway: observe() checks the call
-        why = "predicted dominated by the front" if dominated else f"predicted to fail (p={pred.p_fail:.2f})"
+        why = (f"optimistic prediction adds {added / base:.2%} hypervolume (< {self.min_gain:.2%})"
+               if poor else f"predicted to fail (p={pred.p_fail:.2f})")
         surrogate = {"mean": pred.mean.tolist(), "std": pred.std.tolist(), "p_fail": pred.p_fail,
-                     "optimistic": (_minimised(optimistic, self.directions)).tolist(),
-                     "kappa": self.kappa, "margin": self.margin, "why": why, "surrogate_s": cost}
+                     "optimistic": _minimised(optimistic, self.directions).tolist(),
+                     "gain": added / base if base else 0.0, "kappa": self.kappa, "min_gain": self.min_gain,
+                     "why": why, "surrogate_s": cost}
         m = Measurement(metrics={}, reason=FailureReason.PRUNED, detail=why)
         return Outcome(config, m, values={o.name: float(v) for o, v in zip(self.spec.objectives, pred.mean)},
                        timing={"surrogate_s": cost},
-                       extra={"surrogate": surrogate, "predicted_failure": likely_fail and not dominated})
+                       extra={"surrogate": surrogate, "predicted_failure": likely_fail and not poor})
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """After an audited candidate was measured: was pruning it wrong? Returns the audit record."""
         if self._pending_audit is None or config_key(outcome.config) != self._pending_audit:
             return None
-        front = self._pending_front
+        front, reference = self._pending_front
         self._pending_audit = None
         self.audits += 1
         false_prune = False
-        if outcome.ok and front is not None and len(front):
+        if outcome.ok:
             y = _minimised(np.array([outcome.values[o.name] for o in self.spec.objectives]), self.directions)
-            false_prune = not bool(np.any(np.all(front <= y, axis=1) & np.any(front < y, axis=1)))
+            added, base = gain(front, y, reference)
+            false_prune = added >= self.min_gain * base
         self.false_prunes += int(false_prune)
         if self.audits >= 4 and self.false_prunes / self.audits > self.settings.max_false_rate:
             self.kappa *= 1.5        # tighten: demand more confidence before pruning
-            self.margin *= 1.5
+            self.min_gain /= 2
         return {"false_prune": false_prune, "audits": self.audits, "false_prunes": self.false_prunes,
-                "kappa": self.kappa, "margin": self.margin}
+                "kappa": self.kappa, "min_gain": self.min_gain}

@@ -1,0 +1,148 @@
+"""Surrogate pruning: a dominated candidate is pruned, a promising one is not, audits happen,
+and a campaign records pruned trials with their predictions."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+
+from tuner import trials as T
+from tuner.evaluate import Outcome
+from tuner.records import FailureReason, Measurement
+from tuner.space import config_key
+from tuner.study import load_study
+from tuner.surrogate import PruningPolicy, Settings
+from tuner.surrogate.encode import Encoder
+
+KNOBS = """
+[knobs.x]
+kind = "int"
+low = 0
+high = 9
+to = "define"
+define = "X"
+
+[knobs.y]
+kind = "int"
+low = 0
+high = 9
+to = "define"
+define = "Y"
+"""
+
+
+def objectives(x: int, y: int) -> list[float]:
+    """cost = x + y (minimise), gain = -(9 - x + y) (maximise): the front is y = 0."""
+    return [float(x + y), -float(9 - x + y)]
+
+
+def measured(x: int, y: int, number: int) -> optuna.trial.FrozenTrial:
+    config = {"x": x, "y": y}
+    return optuna.trial.create_trial(
+        params=config, distributions={"x": IntDistribution(0, 9), "y": IntDistribution(0, 9)},
+        values=objectives(x, y),
+        user_attrs={"config": config, "config_key": config_key(config), "result": {"status": T.COMPLETE}})
+
+
+@pytest.fixture
+def spec(lab):
+    return load_study(str(lab.study("sg", KNOBS)))
+
+
+@pytest.fixture
+def campaign():
+    # the corners of the front (y = 0 at x = 0 and 9), and everything with y >= 3
+    points = [(0, 0), (9, 0)] + [(x, y) for x in range(10) for y in range(3, 10) if (x, y) != (4, 9)]
+    done = {}
+    for i, (x, y) in enumerate(points):
+        t = measured(x, y, i)
+        done[t.user_attrs["config_key"]] = t
+    return SimpleNamespace(done=done)
+
+
+def test_dominated_candidate_is_pruned_with_its_predictions(spec, campaign):
+    policy = PruningPolicy(spec, Settings(audit_rate=0.0), seed=0)
+    outcome = policy({"x": 4, "y": 9}, campaign)          # truly (13, -14): deep in the dominated region
+    assert outcome is not None, "a dominated candidate must be pruned"
+    assert outcome.measurement.reason == FailureReason.PRUNED
+    sg = outcome.extra["surrogate"]
+    assert sg["gain"] < policy.min_gain and "hypervolume" in sg["why"]
+    assert len(sg["mean"]) == len(sg["std"]) == 2
+    assert abs(outcome.values["cost"] - 13) < 2.5        # the prediction is near the truth
+
+
+def test_promising_candidate_is_measured(spec, campaign):
+    policy = PruningPolicy(spec, Settings(audit_rate=0.0), seed=0)
+    assert policy({"x": 4, "y": 0}, campaign) is None     # truly (4, -5): a new front point
+
+
+def test_no_pruning_during_warm_up(spec, campaign):
+    few = dict(list(campaign.done.items())[:5])
+    policy = PruningPolicy(spec, Settings(audit_rate=0.0, warmup=16), seed=0)
+    assert policy({"x": 4, "y": 9}, SimpleNamespace(done=few)) is None
+
+
+def test_audits_measure_would_be_pruned_candidates_and_tighten(spec, campaign):
+    policy = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0)
+    config = {"x": 4, "y": 9}
+    assert policy(config, campaign) is None               # audited: measured anyway
+    audit = policy.observe(Outcome(config, Measurement(), values=dict(zip(["cost", "gain"], objectives(4, 9)))))
+    assert audit == {"false_prune": False, "audits": 1, "false_prunes": 0, "kappa": 1.0,
+                     "min_gain": Settings().min_gain}
+    # an audited candidate that turns out to extend the front is a false prune; enough of them tighten
+    kappa = policy.kappa
+    for _ in range(4):
+        assert policy(config, campaign) is None
+        audit = policy.observe(Outcome(config, Measurement(), values={"cost": -5.0, "gain": 5.0}))
+        assert audit["false_prune"] is True
+    assert policy.kappa > kappa and policy.min_gain < Settings().min_gain
+
+
+def test_outcomes_of_other_configurations_are_not_audits(spec, campaign):
+    policy = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0)
+    policy({"x": 4, "y": 9}, campaign)
+    other = Outcome({"x": 1, "y": 1}, Measurement(), values={"cost": 2.0, "gain": -9.0})
+    assert policy.observe(other) is None
+
+
+def test_encoder_is_stable_and_marks_inactive_knobs(lab):
+    spec = load_study(str(lab.study("enc", KNOBS + """
+[knobs.order]
+kind = "permutation"
+items = ["a", "b", "c"]
+to = "none"
+
+[knobs.mode]
+kind = "categorical"
+choices = ["p", "q"]
+to = "none"
+when = "x > 4"
+""")))
+    enc = Encoder(spec.space)
+    a = enc.encode([{"x": 1, "y": 2, "order": "b,a,c"}, {"x": 7, "y": 2, "order": "a,b,c", "mode": "q"}])
+    assert a.shape == (2, enc.width)
+    row = dict(zip(enc.columns, a[0]))
+    assert row["order.pos(b)"] == 0 and row["order.pos(a)"] == 1 and row["mode.active"] == 0
+    assert dict(zip(enc.columns, a[1]))["mode=q"] == 1
+    np.testing.assert_array_equal(a, enc.encode([{"x": 1, "y": 2, "order": "b,a,c"},
+                                                 {"x": 7, "y": 2, "order": "a,b,c", "mode": "q"}]))
+
+
+def test_campaign_records_pruned_trials(lab):
+    """End to end: a real campaign with the surrogate prunes, and status reports it."""
+    study = lab.study("sgrun", KNOBS)
+    proc = lab.ok("explore", study, "--trials", "40", "--seed", "1", "--sampler", "random", "--no-export")
+    status = lab.json("status", study)
+    sg = status["surrogate"]
+    assert status["finished"] == 40
+    assert sg["pruned"] == status["by_state"].get("pruned", 0)
+    assert sg["pruned"] >= 1, proc.stderr
+    pruned = [r for r in lab.records(study) if r.status == T.PRUNED]
+    assert all("surrogate" in r.attrs and r.attrs["surrogate"]["why"] for r in pruned)
+    assert not any(r.metrics for r in pruned), "a pruned trial was not measured"
+    pareto = lab.json("pareto", study)
+    assert {p["trial"] for p in pareto}.isdisjoint({r.number for r in pruned})
