@@ -75,7 +75,7 @@ def _label(o: Any) -> str:
 
 
 def _compact(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_num(params[k])}" for k in sorted(params, key=str))
+    return " ".join(f"{k}={_num(params[k])}" for k in sorted(params, key=str)) or "(defaults)"
 
 
 def _json(front: Sequence[Any], objectives: Sequence[Any]) -> str:

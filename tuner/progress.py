@@ -61,7 +61,8 @@ class Progress:
             self.bar.update(1)
             self.bar.set_postfix_str(self.line(), refresh=True)
         elif self.enabled:
-            why = r.detail.splitlines()[0][:90] if r.status == T.INFEASIBLE and r.detail else r.reason
+            detailed = r.status in (T.INFEASIBLE, T.PRUNED) and r.detail
+            why = r.detail.splitlines()[0][:90] if detailed else r.reason
             what = f"{r.status} ({why})" if why else r.status
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
             print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip(), file=sys.stderr)

@@ -80,7 +80,7 @@ def concise(recs: list[T.TrialRecord], spec: StudySpec) -> list[T.TrialRecord]:
     for r in recs:
         params = {k: v for k, v in r.params.items()
                   if k not in spec.space.knobs or v != spec.space.knobs[k].default}
-        out.append(replace(r, params=params or {"(defaults)": ""}))
+        out.append(replace(r, params=params))
     return out
 
 
