@@ -91,6 +91,9 @@ class Campaign:
         self.screen = screen     # the surrogate's hook: an Outcome to record instead of measuring
         self.done: dict[str, optuna.trial.FrozenTrial] = {}
         self.interrupted = False
+        self.workers: set[str] = set()       # worker ids seen in the study (by _tally)
+        self._near_end = True
+        self._in_flight: dict[str, optuna.trial.FrozenTrial] = {}
         self.overheads_s: list[float] = []   # per measured trial: loop time minus build and run
         self.log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
 
@@ -110,11 +113,13 @@ class Campaign:
                 self.done.setdefault(t.user_attrs["config_key"], t)
         pending = {t.user_attrs.get("config_key") for t in trials if t.state == TrialState.WAITING}
         pending |= {t.user_attrs.get("retry_key") for t in trials if t.state == TrialState.WAITING}
+        # no retry beyond the budget: another worker may have finished the campaign meanwhile
+        room = self.options.trials - self.finished() - sum(t.state == TrialState.WAITING for t in trials)
         requeued = 0
         for t in trials:
             key = t.user_attrs.get("config_key")
             if (t.user_attrs.get("result", {}).get("status") == T.INTERRUPTED and key
-                    and key not in self.done and key not in pending):
+                    and key not in self.done and key not in pending and requeued < room):
                 self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "retry_key": key})
                 pending.add(key)
                 requeued += 1
@@ -123,30 +128,81 @@ class Campaign:
     def finished(self) -> int:
         """Trials finished in the whole study (every worker's), learning their configurations too,
         so that workers sharing a storage do not measure one configuration twice."""
+        return self._tally()[0]
+
+    def _tally(self) -> tuple[int, list[optuna.trial.FrozenTrial]]:
+        """One look at the storage: how many trials finished (as `finished`), and the trials that
+        live workers are measuring now (another machine's worker counts as live)."""
         n = 0
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        running = []
+        self.workers = {worker_id()}
+        for t in self.study.get_trials(deepcopy=False,
+                                       states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
+            self.workers.add(t.user_attrs.get("worker", ""))
+            if t.state == TrialState.RUNNING:
+                if _alive(t.user_attrs.get("worker", "")):
+                    running.append(t)
+                continue
             if t.user_attrs.get("result", {}).get("status") != T.INTERRUPTED:
                 n += 1
                 key = t.user_attrs.get("config_key")
                 if key and t.user_attrs.get("result", {}).get("status") != T.DUPLICATE:
                     self.done.setdefault(key, t)
-        return n
+        return n, running
+
+    def _claim(self, trial: optuna.Trial) -> dict[str, optuna.trial.FrozenTrial] | None:
+        """Whether the trial just asked still fits the budget, other workers' included: of the
+        trials running now, the ones asked first (lower storage id) have the budget first.
+        Returns what the others are measuring (by config_key), or None: then the trial is told
+        as not needed ("interrupted", no configuration: nothing to retry) and the caller stops.
+
+        A check before `ask` alone lets two workers that look at once both take the last
+        trial; this look after `ask` sees both, and exactly one of them backs off. It costs a
+        second storage read, so it is done only near the end of the budget: within one trial
+        per worker seen (and one more for a newcomer) of it."""
+        if not self._near_end:
+            return self._in_flight      # as seen just before `ask`
+        n, running = self._tally()
+        ahead = [t for t in running if t._trial_id < trial._trial_id]
+        if n + len(ahead) + 1 <= self.options.trials:
+            return {t.user_attrs["config_key"]: t for t in running
+                    if t._trial_id != trial._trial_id and "config_key" in t.user_attrs}
+        trial.set_user_attr("worker", worker_id())
+        trial.set_user_attr("result", {"status": T.INTERRUPTED,
+                                       "detail": "not needed: other workers' trials complete the budget"})
+        self.study.tell(trial, state=TrialState.FAIL)
+        sync(self.study._storage)
+        return None
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, on_trial: Callable[[T.TrialRecord], None] | None = None) -> int:
         """Run until `options.trials` trials have finished. Returns the number finished now."""
         self.recover()
         duplicates_in_a_row = 0
-        while self.finished() < self.options.trials:
+        while True:
             t_loop = time.perf_counter()
+            n, running = self._tally()
+            if n >= self.options.trials:
+                break
+            if n + len(running) >= self.options.trials:
+                self.log(f"stopping: {n} trials finished and other workers are measuring the last "
+                         f"{self.options.trials - n}")
+                break
+            self._near_end = n + len(running) + len(self.workers) + 1 >= self.options.trials
+            self._in_flight = {t.user_attrs["config_key"]: t for t in running if "config_key" in t.user_attrs}
             trial = self.study.ask()
+            in_flight = self._claim(trial)
+            if in_flight is None:
+                self.log("stopping: other workers took the last trials")
+                break
             config = self.spec.space.sample(trial, self.options.pins)
             key = config_key(config)
             trial.set_user_attr("config", config)
             trial.set_user_attr("config_key", key)
             trial.set_user_attr("worker", worker_id())
-            if key in self.done:
-                self._tell_duplicate(trial, self.done[key])
+            prior = self.done.get(key) or in_flight.get(key)
+            if prior is not None:      # measured, or being measured by another worker
+                self._tell_duplicate(trial, prior)
                 sync(self.study._storage)
                 duplicates_in_a_row += 1
                 if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,27 @@ def open_storage(results_dir: Path, url: str | None = None) -> BaseStorage:
     if url.startswith("journal:"):
         return _journal(Path(url[len("journal:"):]))
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return _rdb(url)
     except (ImportError, ModuleNotFoundError) as e:
         raise BadInput(f"storage needs a driver that is not installed: {e}", None, "--storage") from None
     except Exception as e:  # sqlalchemy's errors for a malformed URL or an unreachable server
         raise BadInput(f"cannot open storage '{url}': {str(e).splitlines()[0]}", None, "--storage") from None
+
+
+def _rdb(url: str, tries: int = 5) -> BaseStorage:
+    """Optuna's RDBStorage, retried when workers starting together race to create its tables in
+    an empty database (PostgreSQL: a duplicate key in pg_type, or "already exists"): the loser's
+    next try finds the tables there."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (IntegrityError, ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def storage_exists(results_dir: Path, url: str | None) -> bool:
