@@ -34,9 +34,9 @@ from tuner.surrogate.model import Surrogate
 
 @dataclass
 class Settings:
-    warmup: int = 16            # measured trials before the first prune
-    kappa: float = 1.0          # optimism, in tree-spread standard deviations
-    min_gain: float = 0.005     # prune below this share of the front's hypervolume
+    warmup: int = 12            # measured trials before the first prune
+    kappa: float = 1.0          # optimism, in predictive standard deviations
+    min_gain: float = 0.01      # prune below this share of the front's hypervolume
     audit_rate: float = 0.15    # share of would-be-pruned candidates measured anyway
     max_false_rate: float = 0.10
     refit_every: int = 4        # new measurements between refits
