@@ -290,20 +290,3 @@ class Campaign:
         trial.set_user_attr("result", {"status": T.INTERRUPTED, "detail": "stopped by the user"})
         self.study.tell(trial, state=TrialState.FAIL)
 
-
-def best_so_far(recs: list[T.TrialRecord], objectives) -> dict[str, float]:
-    best: dict[str, float] = {}
-    for r in recs:
-        if r.status != T.COMPLETE:
-            continue
-        for o in objectives:
-            v = r.values.get(o.name)
-            if v is None:
-                continue
-            if o.name not in best or (v < best[o.name] if o.direction == "minimize" else v > best[o.name]):
-                best[o.name] = v
-    return best
-
-
-def elapsed(t0: float) -> float:
-    return time.perf_counter() - t0
