@@ -276,7 +276,7 @@ class Campaign:
 
     def _tell_duplicate(self, trial: optuna.Trial, prior: optuna.trial.FrozenTrial) -> None:
         result = dict(prior.user_attrs.get("result", {}))
-        status = result.get("status", T.FAILED)
+        status = T.RUNNING if prior.state == TrialState.RUNNING else result.get("status", T.FAILED)
         result.update(status=T.DUPLICATE, duplicate_of=prior.number, prior_status=status)
         trial.set_user_attr("result", result)
         if prior.state == TrialState.COMPLETE and prior.values is not None:
