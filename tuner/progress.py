@@ -65,7 +65,8 @@ class Progress:
             why = r.detail.splitlines()[0][:90] if detailed else r.reason
             what = f"{r.status} ({why})" if why else r.status
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
-            print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip(), file=sys.stderr)
+            print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip()
+                  + f"  ({self.line()})", file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:

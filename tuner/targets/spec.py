@@ -64,8 +64,17 @@ def _section(table: dict[str, Any], key: str, allowed: set[str], path: Path) -> 
     return section
 
 
+def _coerce_like(default: Any, value: Any, key: str) -> Any:
+    """A command-line value (text) as the type of the field it overrides."""
+    try:
+        return type(default)(value) if not isinstance(default, str) else str(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{key}: expected a {type(default).__name__}, got {value!r}", None, "--target-opt") from None
+
+
 def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpec:
-    """Load targets/NAME.toml; `overrides` (from the command line) replace [transport] keys."""
+    """Load targets/NAME.toml; `overrides` (from the command line) replace [measure] keys
+    (pin_cpu, max_reps, timeout_s, ...) and [transport] keys (host, port, serial, ...)."""
     path = library.find("target", name)
     table = load_toml(path)
     check_keys(table, {"description", "driver", "toolchain", "measure", "transport", "cores"}, path, "")
@@ -74,6 +83,9 @@ def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpe
         raise BadInput("a target needs driver = \"local\" (or qemu, ssh, android, python)", path, "driver")
     tc = _section(table, "toolchain", {"cc", "cflags", "ldflags"}, path)
     ms = _section(table, "measure", set(MeasureSpec.__dataclass_fields__), path)
+    overrides = dict(overrides or {})
+    for key in set(overrides) & set(MeasureSpec.__dataclass_fields__):
+        ms[key] = _coerce_like(MeasureSpec.__dataclass_fields__[key].default, overrides.pop(key), key)
     if ms.get("method", "wall") not in METHODS:
         raise BadInput(f"method must be one of {', '.join(METHODS)}", path, "measure.method")
     try:
