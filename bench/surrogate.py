@@ -27,18 +27,19 @@ from tuner import trials as T
 from tuner.campaign import Campaign, Options
 from tuner.pareto import default_reference, hypervolume, nondominated_mask
 from tuner.study import load_study
-from tuner.surrogate import PruningPolicy
+from tuner.surrogate import PruningPolicy, Settings
 from tuner.targets import load_target, make_target
 
 MEASURED = (T.COMPLETE, T.FAILED)
 
 
-def run_one(study: str, seed: int, proposals: int, surrogate: bool, root: Path) -> dict:
+def run_one(study: str, seed: int, proposals: int, surrogate: bool, root: Path,
+            settings: Settings | None = None) -> dict:
     spec = load_study(study)
     out = root / f"{study}-{'on' if surrogate else 'off'}-{seed}"
     shutil.rmtree(out, ignore_errors=True)
     target = make_target(load_target(spec.target), out / "builds")   # own cache: fair wall times
-    screen = PruningPolicy(spec, seed=seed) if surrogate else None
+    screen = PruningPolicy(spec, settings, seed=seed) if surrogate else None
     campaign = Campaign(spec, target, Options(proposals, "tpe", seed, {}, None, out, False), screen)
     campaign.log = lambda m: None
     t0 = time.perf_counter()
@@ -79,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--proposals", type=int, default=80)
     p.add_argument("--out", default="results/bench-surrogate")
+    p.add_argument("--min-gain", type=float, default=Settings.min_gain, help="policy threshold (share of HV)")
+    p.add_argument("--kappa", type=float, default=Settings.kappa, help="policy optimism (standard deviations)")
+    p.add_argument("--warmup", type=int, default=Settings.warmup, help="measured trials before pruning")
     args = p.parse_args(argv)
+    settings = Settings(warmup=args.warmup, kappa=args.kappa, min_gain=args.min_gain)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
     root = Path(args.out)
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for seed in range(args.seeds):
             for surrogate in (False, True):
-                run = run_one(study, seed, args.proposals, surrogate, root)
+                run = run_one(study, seed, args.proposals, surrogate, root, settings)
                 runs.append(run)
                 print(f"  {study} seed {seed} surrogate {'on ' if surrogate else 'off'}: "
                       f"{run['measurements']} measurements, {run['pruned']} pruned, {run['wall_s']:.0f}s",
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(rows: list[dict], args: argparse.Namespace) -> None:
-    print(f"\nsurrogate pruning, {args.proposals} proposals per run, TPE, seeds 0..{args.seeds - 1}")
+    print(f"\nsurrogate pruning, {args.proposals} proposals per run, TPE, seeds 0..{args.seeds - 1}; "
+          f"policy: warm-up {args.warmup}, kappa {args.kappa}, min gain {args.min_gain:.2%}")
     print("study          seed  measurements off/on  pruned  wall s off/on  final HV off/on (ratio)  "
           "measurements to 99% of off's HV: off/on (saving)")
     for r in rows:
