@@ -91,7 +91,7 @@ def test_audits_measure_would_be_pruned_candidates_and_tighten(spec, campaign):
     config = {"x": 4, "y": 9}
     assert policy(config, campaign) is None               # audited: measured anyway
     audit = policy.observe(Outcome(config, Measurement(), values=dict(zip(["cost", "gain"], objectives(4, 9)))))
-    assert audit == {"false_prune": False, "audits": 1, "false_prunes": 0, "kappa": 1.0,
+    assert audit == {"false_prune": False, "audits": 1, "false_prunes": 0, "kappa": Settings().kappa,
                      "min_gain": Settings().min_gain}
     # an audited candidate that turns out to extend the front is a false prune; enough of them tighten
     kappa = policy.kappa
