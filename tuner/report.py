@@ -67,9 +67,11 @@ def speedups(report: Report, spec: StudySpec) -> dict[str, float]:
     for o in spec.objectives:
         base = report.baseline.values.get(o.name)
         vals = [r.values[o.name] for r in report.verified if o.name in r.values]
-        if not base or not vals:
+        if base is None or not vals:
             continue
         best = min(vals) if o.direction == "minimize" else max(vals)
+        if best <= 0 or base <= 0:      # a ratio means nothing across zero or signs
+            continue
         out[o.name] = (base / best) if o.direction == "minimize" else (best / base)
     return out
 

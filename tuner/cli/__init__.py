@@ -5,6 +5,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("tuner.cli.measure", "build and measure one configuration of a study"),
     "status": ("tuner.cli.status", "count a study's trials by state and failures by reason"),
     "pareto": ("tuner.cli.pareto", "print a study's Pareto front (table, csv, json, latex)"),
+    "confirm": ("tuner.cli.confirm", "re-measure the front and the baseline to check they survive noise"),
     "export": ("tuner.cli.export", "write the Pareto set, all trials, a LaTeX table and plots"),
     "spaces": ("tuner.cli.spaces", "list the built-in studies, or one study's knobs"),
     "targets": ("tuner.cli.targets", "list the targets and whether each is usable here now"),
