@@ -4,7 +4,8 @@
 
 Both sides tune ``C = A @ B`` (float32, M=N=K=--size) for LLVM on this CPU:
 
-* **tune/TPE**: a plain Optuna ``TPESampler`` ask/tell loop over the knobs of
+* **tune/TPE**: a plain Optuna ``TPESampler`` ask/tell loop over the knobs (and
+  ``[[constraints]]``, a broken one counting as an infeasible trial) of
   ``search_spaces/tvm-matmul.toml`` (ordinal knobs as an index, so TPE sees the order),
   each trial calling ``tuner.tvm_matmul.measure`` in-process (build, numpy check, time).
 * **MetaSchedule**: ``tvm.s_tir.meta_schedule.tune_tir`` with ``max_trials_global=N`` on the
@@ -47,6 +48,11 @@ def _knob_space(path: Path = STUDY) -> dict[str, dict]:
         return tomllib.load(fh)["knobs"]
 
 
+def _constraints(path: Path = STUDY) -> list[str]:
+    with open(path, "rb") as fh:
+        return [c["expr"] for c in tomllib.load(fh).get("constraints", [])]
+
+
 def _as_field(value):
     return {"on": True, "off": False}.get(value, value)
 
@@ -55,7 +61,10 @@ def run_tpe(shape: tm.Shape, trials: int, seed: int) -> dict:
     import optuna  # noqa: PLC0415
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from tuner.expr import Expr  # noqa: PLC0415
+
     space = _knob_space()
+    constraints = [Expr(text) for text in _constraints()]
     study = optuna.create_study(direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     timing = tm.Options(timing=tm.Timing(number=1, repeat=5, min_repeat_ms=20))
@@ -71,8 +80,9 @@ def run_tpe(shape: tm.Shape, trials: int, seed: int) -> dict:
             else:
                 values[name] = trial.suggest_categorical(name, spec["choices"])
         knobs = tm.Knobs(**{k: _as_field(v) for k, v in values.items()})
-        if knobs.tile_i * knobs.tile_j > 8192:  # the study's [[constraints]]
-            result = {"infeasible": "constraint tile_i * tile_j <= 8192"}
+        broken = [c.text for c in constraints if not c(values)]  # [[constraints]]
+        if broken:
+            result = {"infeasible": f"constraint {broken[0]}"}
         else:
             result = tm.measure(shape, knobs, timing)
         if "infeasible" in result or "wrong_output" in result:

@@ -27,6 +27,13 @@ KNOBS = tm.Knobs(tile_i=8, tile_j=16, tile_k=4)
     (tm.Knobs(tile_j=0), "tile_j=0 is not a positive split factor"),
     (tm.Knobs(order="io,jo,ko,ii,ji"), "is not a permutation"),
     (tm.Knobs(order="ko,io,jo,ii,ki,ji", parallel=True), "needs a spatial outermost loop"),
+    (tm.Knobs(tile_i=16, tile_i2=3), "tile_i2=3 does not divide tile_i=16"),
+    (tm.Knobs(tile_j2=0), "tile_j2=0 is not a positive split factor"),
+    (tm.Knobs(cache_write="shared"), "cache_write='shared' is not one of off, global, local"),
+    (tm.Knobs(order="ko,io,jo,ii,ki,ji", parallel=False, cache_write="global"),
+     "needs a spatial loop outside every k loop"),
+    (tm.Knobs(order="io,jo,ii,ji,ko,ki", cache_write="local", tile_j2=1),
+     "needs ji inside a k loop"),
 ])
 def test_check_reports_infeasible(knobs, reason):
     assert reason in tm.check(tm.Shape(64, 64, 64), knobs)
@@ -34,6 +41,22 @@ def test_check_reports_infeasible(knobs, reason):
 
 def test_check_accepts_default():
     assert tm.check(tm.Shape(), tm.Knobs()) is None
+
+
+def test_check_accepts_register_blocking():
+    knobs = tm.Knobs(tile_i=32, tile_j=64, order="io,jo,ii,ji,ko,ki", tile_i2=4, tile_j2=32,
+                     cache_write="global")
+    assert tm.check(tm.Shape(), knobs) is None
+
+
+def test_study_knobs_are_knob_fields():
+    import tomllib  # noqa: PLC0415
+
+    with open(ROOT / "search_spaces" / "tvm-matmul.toml", "rb") as fh:
+        study = tomllib.load(fh)
+    fields = set(tm.Knobs.__dataclass_fields__)
+    assert set(study["knobs"]) == fields
+    assert set(study["study"]["baseline"]) == fields
 
 
 def test_protocol_line_shapes():
@@ -61,6 +84,39 @@ def test_default_schedule_matches_numpy():
     assert "wrong_output" not in result and "infeasible" not in result
     assert len(result["samples_ms"]) == 3
     assert result["latency_ms"] > 0 and result["gflops"] > 0
+
+
+@needs_tvm
+@pytest.mark.parametrize("knobs", [
+    # the register-blocked nest: C_local tile 4x16 written back under ji
+    tm.Knobs(tile_i=16, tile_j=16, tile_k=4, order="io,jo,ii,ji,ko,ki", tile_i2=4,
+             tile_j2=16, cache_write="local"),
+    tm.Knobs(tile_i=16, tile_j=16, tile_k=4, order="io,jo,ii,ji,ko,ki", tile_i2=4,
+             tile_j2=16, cache_write="global", unroll_step=16),
+    tm.Knobs(tile_i=8, tile_j=16, tile_k=4, cache_write="local"),  # one level, copy under jo
+    tm.Knobs(tile_i=8, tile_j=16, tile_k=4, order="io,ko,jo,ii,ki,ji", cache_write="global",
+             parallel=False, unroll_k=True),  # copy under io: a whole row block of C
+    tm.Knobs(tile_i=8, tile_j=16, tile_k=4, tile_i2=2, tile_j2=8),  # second level alone
+], ids=["local-2level", "global-2level-unroll", "local", "global-under-io", "2level-only"])
+def test_local_accumulator_and_second_level_match_numpy(knobs):
+    result = tm.measure(SMALL, knobs, FAST)
+    assert "wrong_output" not in result and "infeasible" not in result, result
+    assert result["latency_ms"] > 0
+
+
+@needs_tvm
+def test_cache_write_moves_the_write_back_under_the_tile():
+    knobs = tm.Knobs(tile_i=16, tile_j=16, tile_k=4, order="io,jo,ii,ji,ko,ki", tile_i2=4,
+                     tile_j2=16, cache_write="local", parallel=False)
+    script = tm.schedule(SMALL, knobs).mod.script()
+    assert 'T.sblock("C_local")' in script and '"local"' in script
+    off = tm.Knobs(**{**knobs.__dict__, "cache_write": "off"})
+    assert 'T.sblock("C_local")' not in tm.schedule(SMALL, off).mod.script()
+    # the write-back runs per 4 x 16 register tile inside the nest (vectorized), not once
+    # over all of C after it
+    assert "for ax0 in range(4):" in script and "for ax1 in T.vectorized(16):" in script
+    lib = tm.build(SMALL, knobs)
+    assert "<16 x float>" in lib.inspect_source("ll")
 
 
 @needs_tvm
@@ -152,6 +208,17 @@ def test_cli_infeasible_exits_zero():
     proc = _run("--M", "32", "--tile-i", "5")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == '@tune {"infeasible":"tile_i=5 does not divide M=32"}'
+
+
+@needs_tvm
+def test_cli_new_knobs():
+    proc = _run("--M", "32", "--N", "32", "--K", "32", "--tile-i=8", "--tile-j=16",
+                "--order=io,jo,ii,ji,ko,ki", "--tile-i2=4", "--tile-j2=16",
+                "--cache-write=local", "--parallel=off", "--repeat", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "cache_write=local" in proc.stdout
+    payload = json.loads(proc.stdout.strip().splitlines()[-1].removeprefix("@tune "))
+    assert "wrong_output" not in payload and len(payload["samples_ms"]) == 2
 
 
 def test_cli_without_tvm_exits_2(monkeypatch, capsys):

@@ -14,6 +14,19 @@ TensorIR PrimFunc (``te.create_prim_func``) and scheduled with ``tvm.s_tir.Sched
 ``unroll_step`` ``pragma_auto_unroll_max_step`` on the outermost loop, unrolled explicitly
                 in TIR (0 = off)
 ``unroll_k``    explicit ``unroll`` of ``ki``
+``tile_i2/j2``  second-level split of the i, j tiles: ``ii -> ii, ii2`` with ``ii2`` of
+                extent ``tile_i2`` (a divisor of ``tile_i``, else infeasible; 1 = no second
+                level). ``ii2`` and ``ji2`` go innermost, after the six loops of ``order``,
+                ``ji2`` last, so ``io,jo,ii,ji,ko,ki`` + ``ii2,ji2`` is a register-blocked
+                (MetaSchedule-like SSRSRS) nest; ``vectorize`` then applies to ``ji2``
+``cache_write`` ``off``, ``global`` or ``local``: accumulate into a copy of C in that scope
+                (``cache_write(block, 0, scope)``) written back to C by a copy block moved
+                with ``reverse_compute_at`` under the innermost spatial loop that encloses
+                every k loop (so the copy holds one C tile, compacted at lowering; the
+                write-back is vectorized with ``vectorize``). Infeasible when a k loop is
+                outermost (there is no such loop), and with ``vectorize`` when the
+                vectorized loop (``ji``, ``tile_j2=1``) encloses the k loops: TVM then
+                emits wrong code
 ==============  ===========================================================================
 
 Compilation is for LLVM with ``mcpu`` set to the host CPU as LLVM names it
@@ -32,7 +45,8 @@ product with ``rtol=1e-4, atol=1e-4``; a mismatch is reported as ``wrong_output`
 Run as a program (the ``python`` target runs it like a native program)::
 
     python -m tuner.tvm_matmul --M 512 --N 512 --K 512 --tile-i 32 --tile-j 32 --tile-k 4 \\
-        --order io,jo,ko,ii,ki,ji --vectorize on --parallel on --unroll-step 16 --unroll-k off
+        --order io,jo,ko,ii,ki,ji --vectorize on --parallel on --unroll-step 16 --unroll-k off \\
+        --tile-i2 4 --tile-j2 16 --cache-write global
 
 Its last stdout line is the tune protocol line (see ``programs/tune_harness.h``)::
 
@@ -53,6 +67,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 LOOPS = ("io", "jo", "ko", "ii", "ji", "ki")
+CACHE_SCOPES = ("off", "global", "local")
 DEFAULT_ORDER = "io,jo,ko,ii,ki,ji"
 _ON = {"on": True, "true": True, "1": True, "yes": True,
        "off": False, "false": False, "0": False, "no": False}
@@ -83,6 +98,9 @@ class Knobs:
     parallel: bool = True
     unroll_step: int = 0
     unroll_k: bool = False
+    tile_i2: int = 1
+    tile_j2: int = 1
+    cache_write: str = "off"
 
 
 @dataclass(frozen=True)
@@ -128,7 +146,28 @@ def check(shape: Shape, knobs: Knobs) -> str | None:
         return f"parallel=on needs a spatial outermost loop, got {order[0]}"
     if knobs.unroll_step < 0:
         return f"unroll_step={knobs.unroll_step} is negative"
+    for tile2, tile, axis in ((knobs.tile_i2, knobs.tile_i, "i"),
+                              (knobs.tile_j2, knobs.tile_j, "j")):
+        if tile2 < 1:
+            return f"tile_{axis}2={tile2} is not a positive split factor"
+        if tile % tile2:
+            return f"tile_{axis}2={tile2} does not divide tile_{axis}={tile}"
+    if knobs.cache_write not in CACHE_SCOPES:
+        return f"cache_write={knobs.cache_write!r} is not one of {', '.join(CACHE_SCOPES)}"
+    if knobs.cache_write != "off" and order[0][0] == "k":
+        return (f"cache_write={knobs.cache_write} needs a spatial loop outside every k loop, "
+                f"got {order[0]} outermost")
+    if (knobs.cache_write != "off" and knobs.vectorize and knobs.tile_j2 == 1
+            and order.index("ji") < min(order.index("ko"), order.index("ki"))):
+        # TVM 0.27 vectorizes such a loop (reduction and write-back inside) into wrong code
+        return (f"cache_write={knobs.cache_write} with vectorize=on needs ji inside a k loop "
+                f"(or tile_j2 > 1), got order {knobs.order}")
     return None
+
+
+def _acc_loop(order: list[str]) -> str:
+    """The innermost loop of ``order`` outside every k loop (where the C copy is written back)."""
+    return order[min(order.index("ko"), order.index("ki")) - 1]
 
 
 def _tvm():
@@ -174,13 +213,26 @@ def schedule(shape: Shape, knobs: Knobs):
         jo, ji = sch.split(j, [None, knobs.tile_j])
         ko, ki = sch.split(k, [None, knobs.tile_k])
         loops = {"io": io, "ii": ii, "jo": jo, "ji": ji, "ko": ko, "ki": ki}
+        inner = []  # second-level loops, innermost, ji2 last
+        if knobs.tile_i2 > 1:
+            loops["ii"], ii2 = sch.split(ii, [None, knobs.tile_i2])
+            inner.append(ii2)
+        if knobs.tile_j2 > 1:
+            loops["ji"], ji2 = sch.split(ji, [None, knobs.tile_j2])
+            inner.append(ji2)
         order = knobs.order.split(",")
-        sch.reorder(*(loops[name] for name in order))
+        sch.reorder(*(loops[name] for name in order), *inner)
         outer = loops[order[0]]
+        if knobs.cache_write != "off":
+            copy = sch.cache_write(block, 0, knobs.cache_write)
+            sch.reverse_compute_at(copy, loops[_acc_loop(order)], preserve_unit_loops=True)
+            if knobs.vectorize:
+                sch.vectorize(sch.get_loops(copy)[-1])
         if knobs.parallel:
             sch.parallel(outer)
         if knobs.vectorize:
-            sch.vectorize(ji)  # before decompose_reduction, which copies ji into C_init
+            # the innermost j loop; before decompose_reduction, which copies it into C_init
+            sch.vectorize(ji2 if knobs.tile_j2 > 1 else loops["ji"])
         if knobs.unroll_k:
             sch.unroll(ki)
         if knobs.unroll_step:
@@ -290,6 +342,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="pragma_auto_unroll_max_step on the outermost loop (0 = off)")
     p.add_argument("--unroll-k", type=_on_off, default=d.unroll_k,
                    help="explicitly unroll ki (on/off)")
+    p.add_argument("--tile-i2", type=int, default=d.tile_i2,
+                   help="second-level split of the i tile (a divisor of tile-i; 1 = none)")
+    p.add_argument("--tile-j2", type=int, default=d.tile_j2,
+                   help="second-level split of the j tile (a divisor of tile-j; 1 = none)")
+    p.add_argument("--cache-write", default=d.cache_write, choices=CACHE_SCOPES,
+                   help="accumulate into a copy of C in this scope (off = into C directly)")
     p.add_argument("--mcpu", default=o.mcpu, help="LLVM CPU: native (host), generic, or a name")
     p.add_argument("--number", type=int, default=t.number)
     p.add_argument("--repeat", type=int, default=t.repeat)
@@ -311,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     shape = Shape(args.M, args.N, args.K)
     knobs = Knobs(tile_i=args.tile_i, tile_j=args.tile_j, tile_k=args.tile_k,
                   order=args.order.replace(" ", ""), vectorize=args.vectorize,
-                  parallel=args.parallel, unroll_step=args.unroll_step, unroll_k=args.unroll_k)
+                  parallel=args.parallel, unroll_step=args.unroll_step, unroll_k=args.unroll_k,
+                  tile_i2=args.tile_i2, tile_j2=args.tile_j2, cache_write=args.cache_write)
     options = Options(mcpu=args.mcpu, rtol=args.rtol, atol=args.atol, seed=args.seed,
                       timing=Timing(args.number, args.repeat, args.min_repeat_ms))
     result = measure(shape, knobs, options)
