@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import optuna
 
 from tuner import trials as T
@@ -85,6 +84,3 @@ def concise(recs: list[T.TrialRecord], spec: StudySpec) -> list[T.TrialRecord]:
         out.append(replace(r, params=params))
     return out
 
-
-def as_array(recs: list[T.TrialRecord], spec: StudySpec) -> np.ndarray:
-    return trial_values(recs, spec.objectives)

@@ -9,6 +9,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tuner.cli.export", "write the Pareto set, all trials, a LaTeX table and plots"),
     "spaces": ("tuner.cli.spaces", "list the built-in studies, or one study's knobs"),
     "targets": ("tuner.cli.targets", "list the targets and whether each is usable here now"),
-    "flags": ("tuner.cli.flags", "generate a compiler flag space from the installed compiler"),
-    "vta": ("tuner.cli.vta", "evaluate layers or ResNet-18 on the VTA simulator"),
+    "flags": ("tuner.flagspace", "generate a compiler flag space from the installed compiler"),
+    "vta": ("tuner.vta.cli", "evaluate layers or ResNet-18 on the VTA simulator"),
 }
+# These parse their own options (and --help): `tune NAME ARGS` calls the module's main(ARGS).
+PASSTHROUGH = ("flags", "vta")

@@ -8,11 +8,10 @@ import os
 import sys
 
 from tuner import __version__
-from tuner.cli import COMMANDS
+from tuner.cli import COMMANDS, PASSTHROUGH
 from tuner.errors import BadInput, RunFailure
 
 SUCCESS, RUN_FAILURE, BAD_INPUT = 0, 1, 2
-PASSTHROUGH = ("flags", "vta")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
+        if name in PASSTHROUGH:   # listed for --help; main() hands their arguments over untouched
+            sub.add_parser(name, help=summary, add_help=False)
+            continue
         p = sub.add_parser(name, help=summary, description=summary)
         importlib.import_module(module).add_arguments(p)
     return parser
@@ -43,7 +45,7 @@ def quiet_optuna() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet_optuna()
-    if argv and argv[0] in PASSTHROUGH:   # these parse their own options (and --help)
+    if argv and argv[0] in PASSTHROUGH:
         try:
             return importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:])
         except BadInput as e:
