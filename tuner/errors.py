@@ -21,3 +21,14 @@ class BadInput(Exception):
 
 class RunFailure(Exception):
     """Something needed at run time is missing or broken (a compiler, a device). Exit code 1."""
+
+
+class MachineFault(RunFailure):
+    """The machine failed, not the configuration: a full disk (ENOSPC), a read-only file system
+    (EROFS), storage that cannot be written. The campaign stops (exit 1) with one line naming the
+    path; the trial being measured is recorded as interrupted and retried later, never failed."""
+
+    def __init__(self, message: str, path: Path | str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
