@@ -3,7 +3,7 @@
 Grid search over (dram_eff, dma_lat, row_ovh, insn_ovh, pipe_fill): for every point, each
 calibration layer is simulated with its best schedule, with and without virtual threads
 (10 GOPS values), and the point with the smallest worst-case |log(sim/published)| wins
-(ties: smallest mean). The winner is hard-coded in targets/vta_sim/vta_sim.c (VTA_M_* defaults).
+(ties: smallest mean). The winner is hard-coded in programs/vta_sim/vta_sim.c (VTA_M_* defaults).
 
     .venv/bin/python bench/vta_fit.py [--coarse] [--jobs 2]
 """

@@ -1,4 +1,4 @@
-"""Validation of the VTA simulator (targets/vta_sim) and its standalone CLI (tuner.vta)."""
+"""Validation of the VTA simulator (programs/vta_sim) and its standalone CLI (tuner.vta)."""
 
 from __future__ import annotations
 

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from tuner.buildcache import BuildCache, CompiledBinary
+from tuner.library import programs_dir
 
 
 def source_dir() -> Path:
-    """`targets/vta_sim/` of the built-in library (or of $TUNE_LIBRARY when it has one)."""
-    lib = os.environ.get("TUNE_LIBRARY")
-    if lib and (Path(lib) / "targets" / "vta_sim" / "vta_sim.c").exists():
-        return Path(lib) / "targets" / "vta_sim"
-    return Path(__file__).resolve().parents[2] / "targets" / "vta_sim"
+    """`programs/vta_sim/` of the built-in library (or of a $TUNE_LIBRARY root that has one)."""
+    for lib in os.environ.get("TUNE_LIBRARY", "").split(os.pathsep):
+        if lib and (Path(lib) / "programs" / "vta_sim" / "vta_sim.c").exists():
+            return Path(lib) / "programs" / "vta_sim"
+    return programs_dir() / "vta_sim"
 
 
 def cache_root() -> Path:

@@ -73,7 +73,7 @@
 
 /* Model constants. Fitted offline by bench/vta_fit.py: a grid search over these constants
  * that minimises the worst absolute log-error of the simulated GOPS (best schedule) against
- * the five published Pynq-Z1 layers (targets/vta_sim/calibration_points.csv), with and
+ * the five published Pynq-Z1 layers (programs/vta_sim/calibration_points.csv), with and
  * without virtual threads (10 points). Re-run `python bench/vta_fit.py` to refit. Grid (360 points): dram_eff
  * {0.4,0.45,0.5,0.55,0.6,0.7} x dma_lat {20,40,80,160} x row_ovh {16,32,48,64,96} x insn_ovh
  * {4,8,16}, pipe_fill 8, pad_cyc 1, late_release 0. Result: worst error 18.1%, mean |log| 0.091.
