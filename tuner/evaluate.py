@@ -48,6 +48,9 @@ class Evaluator:
         self.space.constants["cores"] = target.cores()
         self._ref_file = results_dir / "references.json"
         self._refs: dict[str, dict[str, Any]] = self._load_refs()
+        # the run's provenance record (tuner.provenance.run_provenance), set by whoever stores
+        # it; when set, every built trial carries its own small provenance in Outcome.extra
+        self.provenance: dict[str, Any] | None = None
 
     def _load_refs(self) -> dict[str, dict[str, Any]]:
         try:
@@ -84,7 +87,12 @@ class Evaluator:
                     break
                 values[obj.name] = v
         timing = {"build_s": built.build_s, "run_s": run_s, "total_s": time.perf_counter() - t0}
-        return Outcome(config, m, values, (), built.key, timing)
+        extra: dict[str, Any] = {}
+        if self.provenance is not None:
+            from tuner.provenance import trial_provenance
+            extra["provenance"] = trial_provenance(self.provenance, self.target, self.study.program,
+                                                   rendering, built)
+        return Outcome(config, m, values, (), built.key, timing, extra)
 
     # --- verification against a reference build of the same semantics ------------------
     def _ref_key(self, ref: Build, rendering: Rendering) -> str:

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                               not args.no_progress), screen)
     if not pins:
         campaign_baseline(campaign)
+    record_provenance(campaign, sampler, args.seed, screen)
     before = campaign.finished()
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
     say(f"study {spec.name}: {len(spec.space)} knobs, target {target.spec.name}, "
@@ -103,6 +104,20 @@ def fmt_point(p: list[float]) -> str:
 
 def fmt_config(c: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
+
+
+def record_provenance(campaign: Campaign, sampler: str, seed: int | None, screen: object) -> None:
+    """Store this run's provenance in the study once; every measured trial then carries its own."""
+    from dataclasses import asdict, is_dataclass
+
+    from tuner import provenance
+
+    settings = getattr(screen, "settings", None)
+    surrogate = asdict(settings) if is_dataclass(settings) else ({"enabled": True} if screen else None)
+    run = provenance.run_provenance(campaign.spec, campaign.target, sampler=sampler, seed=seed,
+                                    surrogate=surrogate)
+    provenance.store_run(campaign.study, run)
+    campaign.evaluator.provenance = run
 
 
 def campaign_baseline(campaign: Campaign) -> None:
