@@ -6,7 +6,8 @@ STUDY   ?= resnet18-vta
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT     := gcc g++ make clang libomp-dev util-linux python3-venv \
            gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
-           openssh-server openssh-client adb valgrind postgresql
+           openssh-server openssh-client adb valgrind postgresql \
+           texlive-latex-base texlive-latex-recommended texlive-pictures poppler-utils
 EXTRAS  ?= test,postgres,tvm
 
 .PHONY: explore test system python python-test

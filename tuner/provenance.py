@@ -285,4 +285,7 @@ def summary(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "tune": distinct(lambda r: r.get("tune")),
         "targets": distinct(lambda r: r.get("target", {}).get("name")),
         "search": distinct(lambda r: r.get("search")),
+        # counts and simulations give the same figure every run: reproduced means equal
+        "deterministic": bool(runs) and all(r.get("target", {}).get("measure", {}).get("method") in
+                                            ("reported", "instructions") for r in runs.values()),
     }

@@ -1,0 +1,138 @@
+"""`tune export` as a paper bundle: rounding to the CI, columns, figures, provenance in CSV/JSON,
+an artifact appendix, and LaTeX that compiles (pdflatex) and renders (pdftoppm)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+
+from conftest import needs_gcc, one_line_error
+from tuner.artifact import table
+from tuner.errors import BadInput
+
+KNOBS = """
+[knobs.a]
+kind = "int"
+low = 0
+high = 9
+define = "X"
+
+[knobs.b]
+kind = "ordinal"
+values = [1, 2, 4, 8]
+default = 1
+define = "Y"
+
+[knobs.opt]
+kind = "categorical"
+choices = ["-O1", "-O2"]
+to = "cflag"
+"""
+
+
+@dataclass
+class O:
+    name: str
+    direction: str = "minimize"
+    unit: str = "ms"
+    metric: str = ""
+
+
+@dataclass
+class P:
+    number: int
+    values: dict
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+
+@pytest.mark.parametrize("value, ci, want", [
+    (72.5954, (71.2, 74.1), ("72.6", "1.5")),       # half-width 1.45: two digits (leading 1)
+    (72.5954, (70.0, 75.0), ("73", "3")),
+    (0.309091, (0.30, 0.32), ("0.309", "0.010")),
+    (1234.5, (1100.0, 1400.0), ("1230", "150")),
+    (72.5954, None, ("72.6", "")),                   # no CI: four significant digits
+    (0.309091, None, ("0.3091", "")),
+    (4959.0, None, ("4959", "")),                    # exact integers stay whole
+    (float("nan"), None, ("--", "")),
+])
+def test_values_are_rounded_to_the_precision_of_their_ci(value, ci, want):
+    assert table.fmt_value(value, ci) == want
+
+
+def test_ci_comes_from_the_measurement_or_the_harness_metrics():
+    lat = O("latency_ms", metric="latency_ms")
+    assert table.ci_of(P(1, {}, metrics={"latency_ci_low_ms": 1.0, "latency_ci_high_ms": 2.0}), lat) == (1.0, 2.0)
+    assert table.ci_of(P(1, {}, attrs={"measurement": {"ci": {"latency_ms": [3, 4]}}}), lat) == (3.0, 4.0)
+    assert table.ci_of(P(1, {}), O("binary_bytes", metric="binary_bytes")) is None
+
+
+def test_columns_are_checked_and_expanded():
+    objs = [O("latency_ms"), O("binary_bytes", unit="B")]
+    assert [c.key for c in table.columns(None, objs)] == ["trial", "latency_ms", "binary_bytes", "config"]
+    assert [c.key for c in table.columns("binary_bytes,speedup.latency_ms", objs)] == ["binary_bytes",
+                                                                                       "speedup.latency_ms"]
+    with pytest.raises(BadInput, match="unknown column 'energy'"):
+        table.columns("trial,energy", objs)
+
+
+def test_long_configurations_are_truncated():
+    text, hidden = table.knobs_cell({f"k{i}": i for i in range(10)}, 4)
+    assert text == "k0=0, k1=1, k2=2, k3=3" and hidden == 6
+
+
+@needs_gcc
+def test_export_writes_a_bundle_whose_latex_compiles(lab, tmp_path):
+    study = lab.study("paper", KNOBS, meta='baseline = { a = 0, b = 1, opt = "-O1" }')
+    lab.ok("explore", study, "--trials", "10", "--seed", "2", "--no-progress", "--no-export")
+    out = tmp_path / "bundle"
+    lab.ok("export", study, "--out", out, "--columns", "trial,objectives,speedup.cost,config")
+    for name in ("table.tex", "table.md", "front.json", "front.csv", "appendix.md", "appendix.tex", "preview.tex",
+                 "front.pdf", "front.png", "hypervolume.pdf", "hypervolume.png", "importance.pdf", "importance.png",
+                 "pareto.csv", "pareto.json", "trials.csv"):
+        assert (out / name).stat().st_size > 0, name
+    doc = json.loads((out / "front.json").read_text())
+    assert doc["schema"] == "tune.bundle/1" and doc["points"] and doc["baseline"]["trial"] == 0
+    (run,) = doc["runs"].values()
+    for p in [doc["baseline"], *doc["points"]]:
+        assert p["provenance"]["run"] == run["run"] and p["provenance"]["build"]
+        assert set(p["shown"]) <= set(p["params"])
+        assert p["params"]["b"] in (1, 2, 4, 8)          # ordinal knobs as their values, not indexes
+    assert doc["importance"]["evaluator"] == "fanova"
+    assert doc["hypervolume_curve"]["measurements"]
+    rows = list(csv.DictReader((out / "front.csv").open()))
+    assert rows[0]["baseline"] == "True" and all(r["cpu_model"] and r["compiler"] and r["build_command"] for r in rows)
+    tex = (out / "table.tex").read_text()
+    assert r"\toprule" in tex and "cost speedup (x)" in tex
+    md = (out / "appendix.md").read_text()
+    for heading in ("Abstract", "check-list", "Description", "Installation", "Experiment workflow",
+                    "Evaluation and expected results", "Notes"):
+        assert heading in md
+    assert f"tune reproduce {study.stem} --front" in md
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (make system installs texlive)")
+    assert (out / "front.pgf").exists()
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "preview.tex"], cwd=out,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (out / "preview.pdf").stat().st_size > 10_000
+    if shutil.which("pdftoppm"):
+        subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", "preview.pdf", "page"], cwd=out,
+                       check=True, timeout=60)
+        assert list(out.glob("page*.png"))
+
+
+@needs_gcc
+def test_bad_columns_is_one_line_and_writes_nothing(lab, tmp_path):
+    study = lab.study("cols", KNOBS)
+    lab.ok("explore", study, "--trials", "3", "--seed", "0", "--no-progress", "--no-export")
+    out = tmp_path / "nothing"
+    line = one_line_error(lab.tune("export", study, "--out", out, "--columns", "trial,nope"))
+    assert "--columns" in line and "unknown column 'nope'" in line
+    assert not out.exists()
