@@ -1,0 +1,124 @@
+"""A study as an artifact: pack it, unpack it in another folder, reproduce its front there:
+exactly on the VTA simulator, within CI (or exactly, for exact metrics) on `local`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from conftest import FAST_TARGET, needs_gcc, one_line_error
+
+KNOBS = """
+[knobs.a]
+kind = "int"
+low = 0
+high = 9
+define = "X"
+
+[knobs.b]
+kind = "ordinal"
+values = [0, 1, 2, 3]
+define = "Y"
+"""
+
+
+def tune_in(cwd: Path, *args, library: Path | None = None) -> subprocess.CompletedProcess:
+    """`tune` run from another folder, with only that folder as the user's library."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
+    env["TUNE_LIBRARY"] = str(library or cwd)
+    return subprocess.run([sys.executable, "-m", "tuner", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def unpack_elsewhere(lab, study_name: str, tmp_path: Path) -> Path:
+    archive = lab.root / f"{study_name}.tune.tar.gz"
+    assert archive.exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = tune_in(elsewhere, "unpack", archive, "--into", "art")
+    assert proc.returncode == 0, proc.stderr
+    return elsewhere / "art"
+
+
+@needs_gcc
+def test_packed_simulator_study_reproduces_exactly_elsewhere(lab, tmp_path):
+    lab.ok("explore", "resnet18-vta", "--trials", "8", "--seed", "0", "--no-progress", "--no-export")
+    lab.ok("pack", "resnet18-vta")
+    art = unpack_elsewhere(lab, "resnet18-vta", tmp_path)
+    manifest = json.loads((art / "tune-artifact.json").read_text())
+    assert {"search_spaces/resnet18-vta.toml", "results/resnet18-vta/journal.log", "targets/vta-sim.toml",
+            "objectives/latency_ms.toml"} <= set(manifest["files"])
+    (sim,) = art.rglob("vta_sim.c")
+    proc = tune_in(art, "reproduce", "resnet18-vta", "--front", "--format", "json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["reproduced"] and doc["points"]
+    for p in doc["points"]:
+        assert p["same_machine"] is True and not p["relative"]
+        for r in p["objectives"].values():
+            assert r["exact"] and r["new"] == r["recorded"] and r["verdict"] == "reproduced"
+    # the archived sources are the ones built: a changed clock no longer reproduces (exit 1)
+    text = sim.read_text()
+    assert '{"xc7z020", 220, 140, 53200, 100.0, 8.0}' in text
+    sim.write_text(text.replace('{"xc7z020", 220, 140, 53200, 100.0, 8.0}', '{"xc7z020", 220, 140, 53200, 50.0, 8.0}'))
+    proc = tune_in(art, "reproduce", "resnet18-vta", "--front", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not doc["reproduced"]
+    assert any(p["objectives"]["latency_ms"]["verdict"] == "not reproduced" for p in doc["points"])
+
+
+@needs_gcc
+def test_packed_local_study_reproduces_within_ci_and_relative_on_another_target(lab, tmp_path):
+    (lab.root / "targets" / "fast2.toml").write_text(FAST_TARGET)
+    study = lab.study("art", KNOBS, objectives=("cost", "latency_ms"),
+                      meta='baseline = { a = 1, b = 1 }\ntargets = ["fast", "fast2"]')
+    lab.ok("explore", study, "--trials", "6", "--seed", "1", "--no-progress", "--no-export")
+    lab.ok("pack", study)
+    with tarfile.open(lab.root / "art.tune.tar.gz") as tar:
+        names = tar.getnames()
+    assert "art.tune/search_spaces/kernel.c" in names and "art.tune/targets/fast2.toml" in names
+    art = unpack_elsewhere(lab, "art", tmp_path)
+    proc = tune_in(art, "reproduce", "art", "--front", "--pairs", "3", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == (0 if doc["reproduced"] else 1)
+    for p in doc["points"]:
+        cost, lat = p["objectives"]["cost"], p["objectives"]["latency_ms"]
+        assert cost["exact"] and cost["verdict"] == "reproduced" and cost["launches"] == 3
+        lo, hi = lat["ci"]
+        assert lo <= lat["new"] <= hi and lat["launches"] == 3
+        assert lat["verdict"] == ("reproduced" if lo <= lat["recorded"] <= hi
+                                  or abs(lat["recorded"] - lat["new"]) <= 0.05 * max(lat["recorded"], lat["new"])
+                                  else "not reproduced")
+    # another target: absolute values are not comparable; ratios to the baseline are
+    proc = tune_in(art, "reproduce", "art", "--front", "--target", "fast2", "--pairs", "2", "--format", "json")
+    doc = json.loads(proc.stdout)
+    for p in doc["points"]:
+        assert p["relative"]
+        v = p["objectives"]["cost"]["verdict"]
+        assert v == "other machine: compared relative to its baseline: reproduced", v
+
+
+@needs_gcc
+def test_unpack_rejects_a_damaged_or_foreign_archive(lab, tmp_path):
+    study = lab.study("dmg", KNOBS)
+    lab.ok("explore", study, "--trials", "2", "--seed", "0", "--no-progress", "--no-export")
+    lab.ok("pack", study, "--out", tmp_path / "dmg.tar.gz")
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(tmp_path / "dmg.tar.gz") as src, tarfile.open(bad, "w:gz") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()
+            if m.name.endswith("kernel.c"):
+                data += b"\n/* changed */\n"
+                m.size = len(data)
+            import io
+            dst.addfile(m, io.BytesIO(data))
+    proc = tune_in(tmp_path, "unpack", bad, "--into", "x")
+    assert proc.returncode == 1 and "does not match its hash" in proc.stderr
+    (tmp_path / "plain.tar.gz").write_bytes(b"not a tar")
+    line = one_line_error(tune_in(tmp_path, "unpack", tmp_path / "plain.tar.gz"))
+    assert "not a tune archive" in line
