@@ -152,6 +152,8 @@ max_reps = 2
 ci_rel = 1.0
 max_seconds = 1
 timeout_s = 30
+min_launches = 1
+max_launches = 1
 """
 
 OBJECTIVES = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,8 @@ class Evaluator:
             for obj in self.study.objectives:
                 v = obj.value(m.metrics)
                 if v is None:
-                    m = Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.BAD_OUTPUT,
-                                    f"the run reported no metric '{obj.metric}' for objective '{obj.name}'")
+                    m = replace(m, output=None, reason=FailureReason.BAD_OUTPUT,
+                                detail=f"the run reported no metric '{obj.metric}' for objective '{obj.name}'")
                     values = None
                     break
                 values[obj.name] = v
@@ -129,22 +129,26 @@ class Evaluator:
     def _verify(self, m: Measurement, built: Build, rendering: Rendering) -> Measurement:
         ref = self.reference(rendering)
         if isinstance(ref, Measurement):
-            return Measurement(m.metrics, m.samples_ms, m.checksum, None, ref.reason, ref.detail)
+            return replace(m, output=None, reason=ref.reason, detail=ref.detail)
         verify = self.study.program.verify
         if verify.mode == "exact":
-            if m.checksum != ref["checksum"]:
-                return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.WRONG_OUTPUT,
-                                   f"checksum {m.checksum} != reference {ref['checksum']}")
-            return Measurement(m.metrics, m.samples_ms, m.checksum)
-        # rtol: compare raw float32 outputs numerically
+            # every launch's output, not only the first: a program may differ from one process to the next
+            sums = [x.checksum for x in m.launches] or [m.checksum]
+            bad = next((c for c in sums if c != ref["checksum"]), None)
+            if bad is not None or m.checksum != ref["checksum"]:
+                which = "" if len(sums) < 2 else f" (launch {sums.index(bad) + 1} of {len(sums)})"
+                return replace(m, output=None, reason=FailureReason.WRONG_OUTPUT,
+                               detail=f"checksum {bad or m.checksum} != reference {ref['checksum']}{which}")
+            return replace(m, output=None)
+        # rtol: compare raw float32 outputs numerically (the first launch's)
         if m.output is None or "output" not in ref:
-            return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.BAD_OUTPUT,
-                               "no output file to verify (TUNE_OUTPUT)")
+            return replace(m, output=None, reason=FailureReason.BAD_OUTPUT,
+                           detail="no output file to verify (TUNE_OUTPUT)")
         got = np.frombuffer(m.output, dtype=np.float32)
         want = np.frombuffer(Path(ref["output"]).read_bytes(), dtype=np.float32)
         if got.shape != want.shape or not np.allclose(got, want, rtol=verify.rtol, atol=verify.atol):
             err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
-            return Measurement(m.metrics, m.samples_ms, m.checksum, None, FailureReason.WRONG_OUTPUT,
-                               f"output differs from reference (max abs error {err:.3g}, rtol {verify.rtol:g})")
-        return Measurement(m.metrics, m.samples_ms, m.checksum)
+            return replace(m, output=None, reason=FailureReason.WRONG_OUTPUT,
+                           detail=f"output differs from reference (max abs error {err:.3g}, rtol {verify.rtol:g})")
+        return replace(m, output=None)
 

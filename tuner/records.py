@@ -53,8 +53,33 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Launch:
+    """One process of a measurement: its in-process repetitions and what it reported."""
+
+    samples_ms: tuple[float, ...] = ()
+    value: float = float("nan")          # the launch's own figure (median of its samples, or its latency_ms)
+    wall_s: float = 0.0
+    started: float = 0.0                 # time.time() at launch, to pair with a baseline's launches
+    checksum: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"samples_ms": list(self.samples_ms), "value": self.value, "wall_s": round(self.wall_s, 4),
+                "started": round(self.started, 3), "checksum": self.checksum}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Launch":
+        return cls(tuple(float(x) for x in d.get("samples_ms", ())), float(d.get("value", float("nan"))),
+                   float(d.get("wall_s", 0.0)), float(d.get("started", 0.0)), d.get("checksum"))
+
+
+@dataclass(frozen=True)
 class Measurement:
-    """The outcome of one run. A fault is a Measurement with a reason, never an exception."""
+    """The outcome of measuring a build: one or several launches (processes) summarised.
+
+    A fault is a Measurement with a reason, never an exception. `samples_ms` holds every
+    launch's repetitions in order; `launches` keeps them per process, with `stopped` saying why
+    the launches ended (see tuner.measure.launches) and `environment` what else ran meanwhile
+    (tuner.measure.environment)."""
 
     metrics: Mapping[str, float] = field(default_factory=dict)
     samples_ms: tuple[float, ...] = ()
@@ -62,6 +87,9 @@ class Measurement:
     output: bytes | None = None          # raw output bytes, kept only for tolerance checks
     reason: FailureReason | None = None
     detail: str = ""                     # stderr tail, violated constraint, ...
+    launches: tuple[Launch, ...] = ()
+    stopped: str = ""                    # "ci", "max", "raced", "single", "failed"
+    environment: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -5,6 +5,10 @@ process, an emulator, a host over ssh, a phone over adb) and a measurement metho
 time from the harness, instruction counts, simulated cycles). The build and the parsing of
 the program's `@tune` line are shared here; a driver only says how to reach its device,
 by overriding `probe`, `deploy` and `execute`. Faults are Measurements with a reason.
+
+`run` measures across processes: a series of launches whose figure is the median of the
+per-launch medians with its 95% interval (tuner.measure.launches), because on a shared machine
+the time of a binary varies between processes far more than inside one.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import hashlib
 import json
 import math
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity
 from tuner.elfsize import code_bytes
+from tuner.measure.environment import Placement, Watch, affinity, machine
+from tuner.measure.launches import LaunchPolicy, Race, derive_rates, launch_series
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
 from tuner.stats import median_ci
 from tuner.targets.spec import TargetSpec
@@ -106,11 +112,12 @@ class Target:
             cc = rendering.compiler or self.spec.toolchain.cc
         try:
             sources = self.sources(program, rendering)
-            binary = self.cache.compile(
-                cc, sources, self.compile_flags(rendering, cflags, program),
-                [*program.ldflags, *self.spec.toolchain.ldflags],
-                headers=sorted(p for d in program.include_dirs for p in d.glob("*.h")),
-            )
+            with affinity(self.placement().build):     # off the core that runs measurements
+                binary = self.cache.compile(
+                    cc, sources, self.compile_flags(rendering, cflags, program),
+                    [*program.ldflags, *self.spec.toolchain.ldflags],
+                    headers=sorted(p for d in program.include_dirs for p in d.glob("*.h")),
+                )
         except ToolMissing as e:
             return Measurement.failed(FailureReason.TOOL_MISSING, str(e))
         except CompileError as e:
@@ -124,33 +131,57 @@ class Target:
                      binary_bytes=own_code or code_bytes(binary.path), cached=binary.cached, path=binary.path)
 
     # --- shared: run and parse -------------------------------------------------------
-    def run(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
-            reference: bool = False) -> Measurement:
+    runs_here = False      # the binary runs on this machine: /proc tells what else ran meanwhile
+
+    def placement(self) -> Placement:
+        """Cores for runs and builds; a remote device's cores are not ours to choose."""
+        return Placement()
+
+    def launcher(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
+                 reference: bool = False) -> Callable[[int], Measurement]:
+        """`once(i)`: run the build once (launch i, one process) and parse what it reported.
+        Only launch 0 returns the program's output bytes, when asked for."""
         measure = self.spec.measure
         env = {**measure.harness_env(), **rendering.env}
         if reference:
             env.update(TUNE_WARMUP="0", TUNE_MIN_REPS="1", TUNE_MAX_REPS="1")
         timeout = program.timeout_s or measure.timeout_s
-        command = [*build.command, *program.args, *rendering.args]
-        last: Completed | None = None
-        for _ in range(1 + max(measure.retries, 0)):
-            try:
-                deployed = self.deploy(build)
-            except OSError as e:
-                last = Completed(None, "", "", 0.0, transport_error=f"deploy failed: {e}")
-                continue
-            command = [*deployed.command, *program.args, *rendering.args]
-            last = self.execute(command, env, timeout, want_output)
-            if not last.transport_error:
-                break
-        assert last is not None
-        m = self.parse(last, timeout)
-        metrics = dict(m.metrics)
-        metrics.setdefault("build_s", build.build_s)
-        if build.binary_bytes is not None:
-            metrics.setdefault("binary_bytes", float(build.binary_bytes))
-        return Measurement(metrics=metrics, samples_ms=m.samples_ms, checksum=m.checksum,
-                           output=m.output, reason=m.reason, detail=m.detail)
+
+        def once(i: int) -> Measurement:
+            last: Completed | None = None
+            for _ in range(1 + max(measure.retries, 0)):
+                try:
+                    deployed = self.deploy(build)
+                except OSError as e:
+                    last = Completed(None, "", "", 0.0, transport_error=f"deploy failed: {e}")
+                    continue
+                command = [*deployed.command, *program.args, *rendering.args]
+                last = self.execute(command, env, timeout, want_output and i == 0)
+                if not last.transport_error:
+                    break
+            assert last is not None
+            m = self.parse(last, timeout)
+            metrics = dict(m.metrics)
+            metrics.setdefault("build_s", build.build_s)
+            if build.binary_bytes is not None:
+                metrics.setdefault("binary_bytes", float(build.binary_bytes))
+            return replace(m, metrics=metrics)
+
+        return once
+
+    def run(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
+            reference: bool = False, race: Race | None = None) -> Measurement:
+        """Measure a build: a series of launches (tuner.measure.launches) under the target's
+        [measure] policy, with the environment recorded. `race` may stop the series early.
+        A reference run (for verification) is one launch of one repetition."""
+        once = self.launcher(build, program, rendering, want_output, reference)
+        policy = LaunchPolicy(1, 1) if reference else self.spec.measure.launch_policy()
+        if not self.runs_here:
+            m = launch_series(once, policy, race)
+            return replace(m, environment={**machine(), "runs_on": "remote"})
+        with Watch(self.placement(), self.spec.measure.contention) as watch:
+            m = launch_series(once, policy, race)
+        return replace(m, environment=watch.record)
 
     def parse(self, done: Completed, timeout_s: float) -> Measurement:
         """Turn a finished process into a Measurement (the @tune protocol)."""
@@ -183,10 +214,10 @@ class Target:
             metrics.update(latency_ci_low_ms=lo, latency_ci_high_ms=hi, reps=float(len(samples)))
         if metrics.get("items", 0) > 0 and metrics.get("latency_ms", 0) > 0:
             # a kernel call processes `items` in batches of `batch`: derive the per-item figures
-            metrics.setdefault("throughput", metrics["items"] / (metrics["latency_ms"] / 1e3))
-            if metrics.get("batch", 0) > 0:
-                per_batch = metrics["latency_ms"] * min(metrics["batch"], metrics["items"]) / metrics["items"]
-                metrics.setdefault("batch_latency_ms", per_batch)
+            derived = derive_rates({k: metrics[k] for k in ("latency_ms", "items", "batch") if k in metrics})
+            for key in ("throughput", "batch_latency_ms"):
+                if key in derived:
+                    metrics.setdefault(key, derived[key])
         metrics.update(wall)
         if any(math.isnan(v) for v in metrics.values()):
             return Measurement.failed(FailureReason.BAD_OUTPUT, "a metric is NaN", **wall)

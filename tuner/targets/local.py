@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from tuner.measure.environment import Placement, cpu_list
 from tuner.records import Availability
 from tuner.targets.base import Completed, Target
 
@@ -49,15 +50,29 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 class LocalTarget(Target):
+    runs_here = True
+
     def probe(self) -> Availability:
-        pin = self.spec.measure.pin_cpu
-        if pin and shutil.which("taskset") is None:
-            return Availability(False, "pin_cpu is set but 'taskset' is not installed (util-linux)")
+        m = self.spec.measure
+        explicit = m.pin_cpu or m.run_cpu.strip().lower() not in ("auto", "none", "")
+        if explicit and shutil.which("taskset") is None:
+            return Availability(False, "run_cpu/pin_cpu is set but 'taskset' is not installed (util-linux)")
         return super().probe()
 
+    def placement(self) -> Placement:
+        """Runs on their own core, builds on the others (see tuner.measure.environment);
+        "auto" pins nothing where taskset is missing."""
+        cached = getattr(self, "_placement", None)
+        if cached is None:
+            cached = self.spec.measure.placement()
+            if cached.run and shutil.which("taskset") is None:
+                cached = Placement((), cached.build)
+            self._placement = cached
+        return cached
+
     def prefix(self) -> list[str]:
-        pin = self.spec.measure.pin_cpu
-        return ["taskset", "-c", str(pin)] if pin else []
+        run = self.placement().run
+        return ["taskset", "-c", cpu_list(run)] if run else []
 
     def execute(self, command: Sequence[str], env: Mapping[str, str], timeout_s: float,
                 want_output: bool) -> Completed:

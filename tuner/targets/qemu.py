@@ -133,6 +133,7 @@ def kernel_region(kernel_hits: list[int], clock_hits: list[int]) -> int | None:
 
 
 class QemuTarget(Target):
+    runs_here = True       # the emulator is a local process (its counts are deterministic: one launch)
     tags = frozenset({"emulated"})
 
     def __init__(self, spec, cache_root: Path) -> None:

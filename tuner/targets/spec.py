@@ -9,9 +9,13 @@ from typing import Any
 
 from tuner import library
 from tuner.errors import BadInput
+from tuner.measure.environment import Placement
+from tuner.measure.launches import LaunchPolicy
+from tuner.measure.paired import PairPolicy
 from tuner.tomlfile import check_keys, load_toml
 
 METHODS = ("wall", "reported", "instructions")
+NOISY = ("wall",)     # methods whose figure varies between processes; the others run once
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,46 @@ class Toolchain:
 
 @dataclass(frozen=True)
 class MeasureSpec:
+    """The [measure] table. A measurement is a series of launches (processes); inside each the
+    harness repeats the kernel (warmup, min_reps..max_reps, max_seconds). `ci_rel` is the
+    relative width of the 95% interval that ends both loops: the repetitions inside a launch
+    and the launches (whose interval is computed across processes; see tuner.measure)."""
+
     method: str = "wall"
     warmup: int = 1
-    min_reps: int = 5
-    max_reps: int = 30
+    min_reps: int = 3
+    max_reps: int = 10
     ci_rel: float = 0.05
-    max_seconds: float = 10.0
+    max_seconds: float = 2.0
     timeout_s: float = 60.0
-    pin_cpu: str = ""        # a taskset CPU list, e.g. "1"; empty: no pinning
+    min_launches: int = 0    # 0: by method (wall: 3; deterministic methods: 1)
+    max_launches: int = 0    # 0: by method (wall: 10; deterministic methods: 1)
+    confirm_min_pairs: int = 6    # paired ABBA confirmation against the baseline
+    confirm_max_pairs: int = 16
+    confirm_ci_rel: float = 0.04
+    run_cpu: str = "auto"    # a taskset CPU list, "auto" (the last core when there are >= 2) or "none"
+    build_cpu: str = "auto"  # CPU list for builds, "auto" (the cores not running) or "none"
+    pin_cpu: str = ""        # older name for run_cpu (kept: `--target-opt pin_cpu=1` still works)
+    contention: float = 0.1  # warn when others used more than this fraction of the run cores
     retries: int = 1         # transport failures retried this many times
+
+    @property
+    def noisy(self) -> bool:
+        return self.method in NOISY
+
+    def launch_policy(self) -> LaunchPolicy:
+        lo = self.min_launches or (3 if self.noisy else 1)
+        hi = self.max_launches or (10 if self.noisy else 1)
+        return LaunchPolicy(lo, max(lo, hi), self.ci_rel)
+
+    def pair_policy(self) -> PairPolicy:
+        if not self.noisy and not self.max_launches:
+            return PairPolicy(1, 1, self.confirm_ci_rel)
+        return PairPolicy(self.confirm_min_pairs, self.confirm_max_pairs, self.confirm_ci_rel)
+
+    def placement(self) -> Placement:
+        """Cores for runs and builds (tuner.measure.environment.Placement); ValueError if malformed."""
+        return Placement.choose(self.pin_cpu or self.run_cpu, self.build_cpu)
 
     def harness_env(self) -> dict[str, str]:
         """The environment that steers tune_harness.h's repetition loop."""
@@ -92,6 +127,16 @@ def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpe
         measure = MeasureSpec(**ms)
     except TypeError as e:
         raise BadInput(str(e), path, "measure") from None
+    for key in ("min_launches", "max_launches", "confirm_min_pairs", "confirm_max_pairs"):
+        if getattr(measure, key) < 0:
+            raise BadInput(f"{key} must be >= 0, got {getattr(measure, key)}", path, f"measure.{key}")
+    if measure.min_launches and measure.max_launches and measure.max_launches < measure.min_launches:
+        raise BadInput(f"max_launches ({measure.max_launches}) is below min_launches ({measure.min_launches})",
+                       path, "measure.max_launches")
+    try:
+        measure.placement()
+    except ValueError as e:
+        raise BadInput(f"run_cpu/build_cpu/pin_cpu: {e}", path, "measure") from None
     transport = dict(table.get("transport", {}))
     transport.update(overrides or {})
     cc = os.environ.get("TUNE_CC_" + path.stem.upper().replace("-", "_"), tc.get("cc", "gcc"))
