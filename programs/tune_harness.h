@@ -11,7 +11,12 @@
  * confidence interval of the median is narrower than TUNE_CI_REL of the median, or
  * TUNE_MAX_REPS or TUNE_MAX_SECONDS is reached. It then prints ONE line on stdout:
  *
- *     @tune {"samples_ms":[...],"checksum":"<fnv1a-64 of output bytes>","metrics":{...}}
+ *     @tune {"samples_ms":[...],"cpu_ms":[...],"ctxsw":[v,i],"checksum":"<fnv1a-64 of output bytes>","metrics":{...}}
+ *
+ * samples_ms are wall times of the timed calls; cpu_ms the CPU time the process used in each
+ * (all its threads); ctxsw the voluntary and involuntary context switches during the timed
+ * calls. A single-threaded call whose CPU time is well under its wall time was descheduled:
+ * something else ran on its core (tune records that per launch).
  *
  * A program that finds its configuration infeasible calls tune_infeasible("reason"),
  * which prints  @tune {"infeasible":"reason"}  and exits 0.
@@ -30,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 void tune_setup(int argc, char **argv);
 void tune_kernel(void);
@@ -78,6 +84,12 @@ static double tune_env_(const char *name, double fallback) {
 static double tune_now_ms_(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static double tune_cpu_ms_(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return -1;
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
@@ -134,17 +146,25 @@ int main(int argc, char **argv) {
     for (int i = 0; i < warmup; i++) tune_kernel();
 
     double *samples = malloc(sizeof(double) * max_reps);
+    double *cpu = malloc(sizeof(double) * max_reps);
     int n = 0;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     double start = tune_now_ms_();
     while (n < max_reps) {
+        double c0 = tune_cpu_ms_();
         double t0 = tune_now_ms_();
         tune_region_begin();
         tune_kernel();
         tune_region_end();
-        samples[n++] = tune_now_ms_() - t0;
+        double t1 = tune_now_ms_();
+        cpu[n] = tune_cpu_ms_() - c0;
+        samples[n++] = t1 - t0;
         if (n >= min_reps && tune_ci_rel_width_(samples, n) <= ci_rel) break;
         if (n >= min_reps && tune_now_ms_() - start > max_ms) break;
     }
+
+    getrusage(RUSAGE_SELF, &ru1);
 
     size_t nbytes = 0;
     const unsigned char *out = tune_output(&nbytes);
@@ -159,7 +179,10 @@ int main(int argc, char **argv) {
     fflush(stdout);
     printf("\n@tune {\"samples_ms\":[");
     for (int i = 0; i < n; i++) printf(i ? ",%.6f" : "%.6f", samples[i]);
-    printf("],\"checksum\":\"%016llx\",\"output_bytes\":%zu,\"metrics\":{",
+    printf("],\"cpu_ms\":[");
+    for (int i = 0; i < n; i++) printf(i ? ",%.6f" : "%.6f", cpu[i]);
+    printf("],\"ctxsw\":[%ld,%ld]", ru1.ru_nvcsw - ru0.ru_nvcsw, ru1.ru_nivcsw - ru0.ru_nivcsw);
+    printf(",\"checksum\":\"%016llx\",\"output_bytes\":%zu,\"metrics\":{",
            (unsigned long long)tune_fnv1a_(out, nbytes), nbytes);
     for (int i = 0; i < tune_nmetrics_; i++) {
         if (i) putchar(',');
@@ -169,6 +192,7 @@ int main(int argc, char **argv) {
     printf("}}\n");
     fflush(stdout);
     free(samples);
+    free(cpu);
     return 0;
 }
 

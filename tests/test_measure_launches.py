@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ MODES_C = r"""
 #endif
 static const char *log_path;
 static double sleeps[64] = {1};
-static int nsleeps = 1, crash_at = -1, wrong_at = -1, launch = 0;
+static int nsleeps = 1, crash_at = -1, wrong_at = -1, launch = 0, burn = 0;
 static long long result = 42;
 
 static int count_and_log(void) {
@@ -54,6 +55,7 @@ void tune_setup(int argc, char **argv) {
         if (!strncmp(argv[i], "--log=", 6)) log_path = argv[i] + 6;
         else if (!strncmp(argv[i], "--crash-at=", 11)) crash_at = atoi(argv[i] + 11);
         else if (!strncmp(argv[i], "--wrong-at=", 11)) wrong_at = atoi(argv[i] + 11);
+        else if (!strcmp(argv[i], "--burn")) burn = 1;       /* compute instead of sleeping */
         else if (!strncmp(argv[i], "--sleeps=", 9)) {
             nsleeps = 0;
             for (char *s = argv[i] + 9; *s && nsleeps < 64; ) {
@@ -66,8 +68,16 @@ void tune_setup(int argc, char **argv) {
     if (launch == crash_at) abort();
     if (launch == wrong_at) result = 43;
 }
+static volatile double sink;
 void tune_kernel(void) {
     double ms = sleeps[launch % nsleeps];
+    if (burn) {          /* spin on the CPU clock: the CPU time is fixed, the wall time is not */
+        struct timespec a, b;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+        do { sink += 1.0; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b); }
+        while ((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6 < ms);
+        return;
+    }
     struct timespec ts = {(time_t)(ms / 1000), (long)((ms - 1000 * (long)(ms / 1000)) * 1e6)};
     nanosleep(&ts, NULL);
 }
@@ -82,8 +92,10 @@ def lab(tmp_path):
 
 
 def target(tmp: Path, cc: str = "gcc", **measure) -> LocalTarget:
+    # sleeping kernels are off their core by design: keep every launch in the figure here
+    # (test_contended_launches_are_left_out covers the exclusion with a kernel that computes)
     m = dict(method="wall", warmup=0, min_reps=3, max_reps=3, ci_rel=0.05, max_seconds=5, timeout_s=30,
-             min_launches=3, max_launches=10)
+             min_launches=3, max_launches=10, exclude_contended=False)
     m.update(measure)
     return LocalTarget(TargetSpec("modes", "local", toolchain=Toolchain(cc), measure=MeasureSpec(**m)),
                        tmp / "cache")
@@ -241,3 +253,63 @@ def test_compare_builds_reports_a_failed_launch(lab):
     c = compare_builds(t, prog, (b, r), (b, Rendering(cflags=("-O1",), args=("--crash-at=5",))))
     assert not c.ok and c.which_failed == "b" and c.failure.reason == FailureReason.CRASH
     assert (len(c.a), len(c.b)) == (3, 2) and c.stopped == "failed"
+
+
+@pytest.mark.skipif(len(environment.available_cpus()) < 2 or shutil.which("taskset") is None,
+                    reason="needs two cores and taskset")
+def test_contended_launches_are_left_out(lab):
+    """Launches that share their core with a spinner are flagged and left out of the figure
+    while enough clean ones exist; the spinner runs during the launches logged as 3 and 4."""
+    run_cpu = environment.available_cpus()[-1]
+    t = target(lab, min_launches=3, max_launches=6, ci_rel=0.0, exclude_contended=True, contention=0.2)
+    prog = program(lab, "--burn", "--sleeps=20")
+    r = Rendering(cflags=("-O1",))
+    built = t.build(prog, r)
+    once = t.launcher(built, prog, r)
+    spinner = None
+
+    def launch(i):
+        nonlocal spinner
+        if i == 3:
+            spinner = subprocess.Popen(["taskset", "-c", str(run_cpu), sys.executable, "-c", "while True: pass"])
+            time.sleep(0.2)
+        if i == 5 and spinner is not None:
+            spinner.kill()
+            spinner.wait()
+        return once(i)
+    from tuner.measure.launches import launch_series
+    try:
+        m = launch_series(launch, t.spec.measure.launch_policy())
+    finally:
+        if spinner is not None and spinner.poll() is None:
+            spinner.kill()
+            spinner.wait()
+    flags = [x.contended for x in m.launches]
+    assert flags[3] and flags[4], [(x.offcore, x.preempted) for x in m.launches]
+    assert all(x.offcore > 0.2 and x.preempted > 0 for x in m.launches if x.contended)
+    assert all(x.cpu_ms and min(x.cpu_ms) >= 19.0 for x in m.launches)       # CPU time as asked
+    assert m.metrics["contended_launches"] == sum(flags)
+    # other jobs on this shared machine may contend the other launches too: either enough clean
+    # launches remain and the figure is theirs alone, or none is left out
+    clean = [x.value for x in m.launches if not x.contended]
+    if len(clean) >= 3:
+        assert m.metrics["launches_counted"] == len(clean)
+        assert m.metrics["latency_ms"] == pytest.approx(statistics.median(clean))
+    else:
+        assert m.metrics["launches_counted"] == 6
+
+
+def test_auto_placement_follows_the_threads_a_run_wants():
+    from tuner.measure.environment import Placement, threads_wanted
+    two, four = (0, 1), (0, 1, 2, 3)
+    assert Placement.choose(available=two) == Placement((1,), (0,))
+    assert Placement.choose(available=two, threads=2) == Placement((), (0,))       # OpenMP x2: anywhere
+    assert Placement.choose(available=four, threads=2) == Placement((2, 3), (0, 1))
+    assert Placement.choose(available=four, threads=None) == Placement((), (0, 1, 2))
+    assert Placement.choose(available=(0,)) == Placement((), ())                   # one core: nothing to separate
+    assert Placement.choose("none", "none", available=two) == Placement((), ())
+    assert Placement.choose("0", "1", available=two) == Placement((0,), (1,))
+    assert threads_wanted(["-O2"], {}) == 1
+    assert threads_wanted(["-fopenmp"], {}) is None
+    assert threads_wanted(["-fopenmp"], {"OMP_NUM_THREADS": "2"}) == 2
+    assert threads_wanted(["-O3"], {"OMP_NUM_THREADS": "1"}) == 1

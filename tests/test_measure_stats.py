@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from tuner.measure.launches import LaunchPolicy, combine, launch_series
+from tuner.measure.launches import LaunchPolicy, combine, launch_of, launch_series
 from tuner.measure.paired import PairPolicy, cannot_beat, compare, decided
 from tuner.records import FailureReason, Measurement
 from tuner.stats import median_interval, min_values_for, order_ranks, ratio_interval
@@ -157,7 +157,8 @@ def test_combine_takes_medians_and_rederives_rates():
     done = [launch(10.0, items=100.0, batch=10.0, gflop=2.0, accuracy=0.9, throughput=1e4),
             launch(20.0, items=100.0, batch=10.0, gflop=2.0, accuracy=0.9, throughput=5e3),
             launch(12.0, items=100.0, batch=10.0, gflop=2.0, accuracy=0.9, throughput=8333.0)]
-    m = combine(done, [0.0, 1.0, 2.0], LaunchPolicy(3, 3), "max")
+    policy = LaunchPolicy(3, 3)
+    m = combine(done, [launch_of(x, t, policy) for x, t in zip(done, [0.0, 1.0, 2.0])], policy, "max")
     assert m.metrics["latency_ms"] == 12.0 and m.metrics["accuracy"] == 0.9
     assert m.metrics["throughput"] == pytest.approx(100 / 0.012)
     assert m.metrics["batch_latency_ms"] == pytest.approx(1.2)
@@ -211,3 +212,38 @@ def test_compare_on_pair_sees_every_pair():
     compare(lambda i: launch(1.0), lambda i: launch(2.0), PairPolicy(6, 6),
             on_pair=lambda i, x, y: got.append((i, x.value, y.value)))
     assert got == [(i, 1.0, 2.0) for i in range(6)]
+
+
+def test_contended_launches_are_flagged_and_left_out_while_enough_remain():
+    def run(ms, ratio, preempted):
+        return Measurement(metrics={"latency_ms": ms, "cpu_wall_ratio": ratio, "preempted": preempted},
+                           samples_ms=(ms,), cpu_ms=(ms * ratio,))
+    policy = LaunchPolicy(3, 8, ci_rel=0.0, contention=0.1)
+    script = [run(10, 0.99, 0), run(20, 0.5, 40), run(10.2, 0.98, 1), run(9.9, 1.0, 0), run(30, 0.33, 80),
+              run(10.1, 0.97, 2), run(10.0, 0.99, 0), run(25, 0.4, 9)]
+    m = launch_series(lambda i: script[i], policy)
+    assert [x.contended for x in m.launches] == [False, True, False, False, True, False, False, True]
+    assert m.metrics["launches_counted"] == 5 and m.metrics["contended_launches"] == 3
+    assert m.metrics["latency_ms"] == 10.0 and m.metrics["latency_ci_high_ms"] == 10.2
+    # a sleeping or blocking launch (off its core, never preempted) is not contention
+    assert not launch_of(run(10, 0.1, 0), 0.0, policy).contended
+    # a multi-threaded launch (CPU time above wall time) cannot tell: counted as clean
+    assert not launch_of(run(10, 1.9, 50), 0.0, policy).contended
+    # a machine busy all along: too few clean launches, so every launch counts
+    busy = [run(20 + i, 0.5, 30) for i in range(8)]
+    m = launch_series(lambda i: busy[i], policy)
+    assert m.metrics["launches_counted"] == 8 and m.metrics["contended_launches"] == 8
+    m = launch_series(lambda i: script[i], LaunchPolicy(3, 8, ci_rel=0.0, exclude_contended=False))
+    assert m.metrics["launches_counted"] == 8
+
+
+def test_compare_leaves_out_pairs_with_a_contended_launch():
+    def run(ms, ratio=1.0, preempted=0):
+        return Measurement(metrics={"latency_ms": ms, "cpu_wall_ratio": ratio, "preempted": preempted},
+                           samples_ms=(ms,))
+    a = [run(8.0)] * 3 + [run(24.0, 0.33, 50)] * 3 + [run(8.0)] * 6
+    b = [run(10.0)] * 12
+    c = compare(lambda i: a[i], lambda i: b[i], PairPolicy(6, 12, ci_rel=-1.0))
+    assert c.pairs == 12 and c.ratio.n == 9 and c.ratio.value == pytest.approx(0.8)
+    c = compare(lambda i: a[i], lambda i: b[i], PairPolicy(6, 12, ci_rel=-1.0, exclude_contended=False))
+    assert c.ratio.n == 12

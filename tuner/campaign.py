@@ -21,7 +21,6 @@ from optuna.trial import TrialState
 
 from tuner import trials as T
 from tuner.evaluate import Evaluator, Outcome
-from tuner.measure import launches
 from tuner.records import FailureReason
 from tuner.samplers import CONSTRAINT, make_sampler
 from tuner.space import Config, config_key
@@ -245,8 +244,7 @@ class Campaign:
     def _tell(self, trial: optuna.Trial, outcome: Outcome, extra: dict[str, Any]) -> optuna.trial.FrozenTrial:
         m = outcome.measurement
         result: dict[str, Any] = {
-            "metrics": dict(m.metrics), "checksum": m.checksum,
-            "measurement": launches.record(m), "environment": dict(m.environment),
+            "metrics": dict(m.metrics), "samples_ms": list(m.samples_ms), "checksum": m.checksum,
             "build_key": outcome.build_key, "timing": outcome.timing, "detail": m.detail[-2000:],
             **outcome.extra, **extra,
         }

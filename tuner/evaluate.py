@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tuner.measure import launches
 from tuner.records import Build, FailureReason, Measurement, Rendering
 from tuner.space import Config
 from tuner.study import StudySpec
@@ -87,7 +88,8 @@ class Evaluator:
                     break
                 values[obj.name] = v
         timing = {"build_s": built.build_s, "run_s": run_s, "total_s": time.perf_counter() - t0}
-        extra: dict[str, Any] = {}
+        # the launches (raw samples per process) and the environment go with the trial record
+        extra: dict[str, Any] = {"measurement": launches.record(m), "environment": dict(m.environment)}
         if self.provenance is not None:
             from tuner.provenance import trial_provenance
             extra["provenance"] = trial_provenance(self.provenance, self.target, self.study.program,

@@ -61,15 +61,28 @@ class Launch:
     wall_s: float = 0.0
     started: float = 0.0                 # time.time() at launch, to pair with a baseline's launches
     checksum: str | None = None
+    cpu_ms: tuple[float, ...] = ()       # CPU time of each repetition (all threads), when reported
+    offcore: float = float("nan")        # share of the timed wall time the process was off its core
+    preempted: int = 0                   # involuntary context switches during the timed repetitions
+    contended: bool = False              # off its core for more than the policy allows, preempted
 
     def as_dict(self) -> dict[str, Any]:
-        return {"samples_ms": list(self.samples_ms), "value": self.value, "wall_s": round(self.wall_s, 4),
-                "started": round(self.started, 3), "checksum": self.checksum}
+        d: dict[str, Any] = {"samples_ms": list(self.samples_ms), "value": self.value,
+                             "wall_s": round(self.wall_s, 4), "started": round(self.started, 3),
+                             "checksum": self.checksum}
+        if self.cpu_ms:
+            d.update(cpu_ms=[round(x, 4) for x in self.cpu_ms], preempted=self.preempted,
+                     contended=self.contended)
+            if self.offcore == self.offcore:
+                d["offcore"] = round(self.offcore, 4)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Launch":
         return cls(tuple(float(x) for x in d.get("samples_ms", ())), float(d.get("value", float("nan"))),
-                   float(d.get("wall_s", 0.0)), float(d.get("started", 0.0)), d.get("checksum"))
+                   float(d.get("wall_s", 0.0)), float(d.get("started", 0.0)), d.get("checksum"),
+                   tuple(float(x) for x in d.get("cpu_ms", ())), float(d.get("offcore", float("nan"))),
+                   int(d.get("preempted", 0)), bool(d.get("contended", False)))
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class Measurement:
     output: bytes | None = None          # raw output bytes, kept only for tolerance checks
     reason: FailureReason | None = None
     detail: str = ""                     # stderr tail, violated constraint, ...
+    cpu_ms: tuple[float, ...] = ()       # CPU time of each repetition (parallel to samples_ms)
     launches: tuple[Launch, ...] = ()
     stopped: str = ""                    # "ci", "max", "raced", "single", "failed"
     environment: Mapping[str, Any] = field(default_factory=dict)

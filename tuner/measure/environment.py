@@ -8,9 +8,10 @@ cores used for runs and for builds, and the CPU model, governor and frequency wh
 of the run; the campaign warns then.
 
 `Placement` keeps builds off the core that runs the measured binary: with at least two cores
-available the last one runs, the others build (and run tune itself), so that compiling the
-next configuration does not share a core with the one being timed. `--target-opt run_cpu=...
-build_cpu=...` chooses, `none` turns pinning off.
+available a single-threaded run goes to the last one and builds to the others, so that
+compiling the next configuration never shares a core with the one being timed; a run that
+asks for more threads (OMP_NUM_THREADS, an -fopenmp build) than leaves a core free is not
+pinned. `--target-opt run_cpu=... build_cpu=...` chooses, `none` turns pinning off.
 
 Linux only in what it reads (/proc, /sys); elsewhere the fields are simply absent.
 """
@@ -24,7 +25,7 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 # /proc/stat columns: user nice system idle iowait irq softirq steal guest guest_nice
 _IDLE, _IOWAIT, _STEAL = 3, 4, 7
@@ -77,6 +78,18 @@ def cpu_list(cpus: tuple[int, ...]) -> str:
     return ",".join(str(c) for c in cpus)
 
 
+def threads_wanted(flags: Sequence[str], env: Mapping[str, str]) -> int | None:
+    """How many threads a run will use, as far as its build flags and environment say: the
+    OMP_NUM_THREADS it is given, else None (unknown: all cores) for an -fopenmp or -pthread
+    build, else 1."""
+    omp = str(env.get("OMP_NUM_THREADS", "")).split(",")[0].strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
+    if any(f in ("-fopenmp", "-pthread", "-lpthread", "-lgomp", "-fopenmp=libomp") for f in flags):
+        return None
+    return 1
+
+
 def available_cpus() -> tuple[int, ...]:
     try:
         return tuple(sorted(os.sched_getaffinity(0)))
@@ -93,23 +106,26 @@ class Placement:
 
     @classmethod
     def choose(cls, run_cpu: str = "auto", build_cpu: str = "auto",
-               available: tuple[int, ...] | None = None) -> "Placement":
-        """Resolve the target's settings: "auto" (separate cores when there are two or more),
-        "none" (no pinning) or a CPU list. ValueError for a malformed list."""
+               available: tuple[int, ...] | None = None, threads: int | None = 1) -> "Placement":
+        """Resolve the target's settings: "auto", "none" (no pinning) or a CPU list; ValueError
+        for a malformed list. "auto" runs a program that wants `threads` threads (None: unknown,
+        as many as there are cores) on the last `threads` cores when that leaves at least one
+        core for builds, else anywhere; builds go to the cores the runs do not use."""
         cpus = available if available is not None else available_cpus()
         run_cpu, build_cpu = str(run_cpu).strip().lower(), str(build_cpu).strip().lower()
         if run_cpu in ("", "none"):
             run: tuple[int, ...] = ()
         elif run_cpu == "auto":
-            run = (cpus[-1],) if len(cpus) >= 2 else ()
+            k = threads if threads is not None else len(cpus)
+            run = tuple(cpus[-k:]) if 1 <= k < len(cpus) else ()
         else:
             run = parse_cpus(run_cpu)
         if build_cpu in ("", "none"):
             build: tuple[int, ...] = ()
         elif build_cpu == "auto":
-            build = tuple(c for c in cpus if c not in run) if run else ()
-            if not build:
-                build = ()
+            # the cores a single-threaded run would not use, whatever this run uses: builds never
+            # go to the last core while there is another
+            build = tuple(c for c in cpus if c not in (run or cpus[-1:])) if len(cpus) >= 2 else ()
         else:
             build = parse_cpus(build_cpu)
         return cls(run, build)

@@ -23,7 +23,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from tuner.records import Launch, Measurement
 from tuner.stats import Interval, median_interval
@@ -39,6 +39,8 @@ class LaunchPolicy:
     max_launches: int = 10
     ci_rel: float = 0.05          # stop when (high - low) / median <= ci_rel at `level`
     level: float = 0.95
+    contention: float = 0.1       # a launch off its core more than this (and preempted) is contended
+    exclude_contended: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "min_launches", max(1, int(self.min_launches)))
@@ -63,21 +65,43 @@ def launch_value(m: Measurement) -> float:
     return float(v) if v is not None else math.nan
 
 
+def launch_of(m: Measurement, started: float, policy: LaunchPolicy) -> Launch:
+    """The record of one process. It was *contended* when it spent more than `policy.contention`
+    of its timed wall time off its core while being preempted (involuntary context switches):
+    its CPU time per repetition stays what it was, its wall time grows with whatever shared the
+    core. A multi-threaded process (CPU time above wall time) cannot tell, and counts as clean."""
+    ratio = m.metrics.get("cpu_wall_ratio")
+    offcore = max(0.0, 1.0 - ratio) if ratio is not None and ratio <= 1.02 else math.nan
+    preempted = int(m.metrics.get("preempted", 0))
+    contended = offcore == offcore and offcore > policy.contention and preempted > 0
+    return Launch(m.samples_ms, launch_value(m), m.metrics.get("wall_s", 0.0), started, m.checksum,
+                  m.cpu_ms, offcore, preempted, contended)
+
+
+def counted(launches: Sequence[Launch], policy: LaunchPolicy) -> list[Launch]:
+    """The launches the figure is computed from: the uncontended ones when there are at least
+    `min_launches` of them (a launch that shared its core says more about the machine than about
+    the build), otherwise all of them (a machine busy all along: the figure is what it is)."""
+    clean = [x for x in launches if not x.contended]
+    return clean if policy.exclude_contended and len(clean) >= policy.min_launches else list(launches)
+
+
 def launch_series(once: Callable[[int], Measurement], policy: LaunchPolicy,
                   race: Race | None = None) -> Measurement:
     """Launch `once(0)`, `once(1)`, ... until settled, `max_launches`, a failure or the race hook
     stops it; returns the combined Measurement (see `combine`)."""
     done: list[Measurement] = []
-    starts: list[float] = []
+    launches: list[Launch] = []
     stopped = "max"
     for i in range(policy.max_launches):
-        starts.append(time.time())
+        started = time.time()
         m = once(i)
         done.append(m)
+        launches.append(launch_of(m, started, policy))
         if not m.ok:
             stopped = "failed"
             break
-        values = [launch_value(x) for x in done]
+        values = [x.value for x in counted(launches, policy)]
         if any(math.isnan(v) for v in values):      # nothing to adapt on (no latency reported)
             if len(done) >= policy.min_launches:
                 stopped = "single" if policy.max_launches == 1 else "min"
@@ -93,7 +117,7 @@ def launch_series(once: Callable[[int], Measurement], policy: LaunchPolicy,
         if race is not None and len(done) < policy.max_launches and race(interval):
             stopped = "raced"
             break
-    return combine(done, starts, policy, stopped)
+    return combine(done, launches, policy, stopped)
 
 
 def derive_rates(metrics: dict[str, float]) -> dict[str, float]:
@@ -110,10 +134,10 @@ def derive_rates(metrics: dict[str, float]) -> dict[str, float]:
     return metrics
 
 
-def combine(done: list[Measurement], starts: list[float], policy: LaunchPolicy, stopped: str) -> Measurement:
-    """Fold per-launch Measurements into one."""
-    launches = tuple(Launch(m.samples_ms, launch_value(m), m.metrics.get("wall_s", 0.0), t, m.checksum)
-                     for m, t in zip(done, starts))
+def combine(done: list[Measurement], launches_: Sequence[Launch], policy: LaunchPolicy,
+            stopped: str) -> Measurement:
+    """Fold per-launch Measurements (and their Launch records) into one."""
+    launches = tuple(launches_)
     failed = next((m for m in done if not m.ok), None)
     if failed is not None:
         detail = failed.detail if len(done) == 1 else f"launch {len(done)}: {failed.detail}"
@@ -124,29 +148,34 @@ def combine(done: list[Measurement], starts: list[float], policy: LaunchPolicy, 
     names = set.intersection(*(set(m.metrics) for m in done))
     metrics = {k: float(statistics.median(m.metrics[k] for m in done)) for k in sorted(names)}
     metrics["wall_s"] = float(sum(m.metrics.get("wall_s", 0.0) for m in done))
-    values = [x.value for x in launches]
+    used = counted(launches, policy)
+    values = [x.value for x in used]
     if not any(math.isnan(v) for v in values):
         iv = median_interval(values, policy.level)
         metrics.update({KEY_METRIC: iv.value, "latency_ci_low_ms": iv.low, "latency_ci_high_ms": iv.high,
                         "latency_ci_coverage": iv.coverage})
         derive_rates(metrics)
     samples = tuple(s for m in done for s in m.samples_ms)
-    metrics.update(launches=float(len(done)), reps=float(len(samples)))
+    cpu = tuple(s for m in done for s in m.cpu_ms) if all(m.cpu_ms for m in done) else ()
+    metrics.update(launches=float(len(done)), reps=float(len(samples)),
+                   contended_launches=float(sum(x.contended for x in launches)),
+                   launches_counted=float(len(used)))
     first = done[0]
     return Measurement(metrics=metrics, samples_ms=samples, checksum=first.checksum, output=first.output,
-                       launches=launches, stopped=stopped)
+                       cpu_ms=cpu, launches=launches, stopped=stopped)
 
 
-def interval_of(m: Measurement, level: float = 0.95) -> Interval:
-    """The across-launch interval of a combined Measurement (from its launches)."""
-    return median_interval([x.value for x in m.launches], level)
+def interval_of(m: Measurement, policy: LaunchPolicy = LaunchPolicy()) -> Interval:
+    """The across-launch interval of a combined Measurement (from the launches it counts)."""
+    return median_interval([x.value for x in counted(m.launches, policy)], policy.level)
 
 
 def record(m: Measurement) -> dict[str, Any]:
     """What is stored with a trial: each launch's raw samples and figure, why the launches
     stopped, and the across-launch interval (JSON-ready)."""
     out: dict[str, Any] = {"stopped": m.stopped, "launches": [x.as_dict() for x in m.launches]}
-    values = [x.value for x in m.launches]
-    if values and not any(math.isnan(v) for v in values):
-        out["interval"] = median_interval(values).as_dict()
+    if "latency_ci_coverage" in m.metrics:
+        out["interval"] = {"value": m.metrics[KEY_METRIC], "low": m.metrics["latency_ci_low_ms"],
+                           "high": m.metrics["latency_ci_high_ms"], "coverage": m.metrics["latency_ci_coverage"],
+                           "counted": int(m.metrics.get("launches_counted", len(m.launches)))}
     return out

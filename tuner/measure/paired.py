@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from tuner.measure.launches import Race, launch_value
+from tuner.measure.launches import LaunchPolicy, Race, launch_of
 from tuner.records import Launch, Measurement
 from tuner.stats import Interval, ratio_interval
 
@@ -34,6 +34,8 @@ class PairPolicy:
     max_pairs: int = 20
     ci_rel: float = 0.04          # stop when high / low - 1 <= ci_rel
     level: float = 0.95
+    contention: float = 0.1       # see LaunchPolicy
+    exclude_contended: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "min_pairs", max(1, int(self.min_pairs)))
@@ -80,10 +82,23 @@ class Comparison:
                     "detail": self.failure.detail[-500:]} if self.failure else {}), **self.extra}
 
 
-def _launch(once: Once, i: int) -> tuple[Measurement, Launch]:
+def _launch(once: Once, i: int, contention: float) -> tuple[Measurement, Launch]:
     t = time.time()
     m = once(i)
-    return m, Launch(m.samples_ms, launch_value(m), m.metrics.get("wall_s", 0.0), t, m.checksum)
+    return m, launch_of(m, t, LaunchPolicy(contention=contention))
+
+
+def counted_pairs(la: Sequence[Launch], lb: Sequence[Launch], policy: PairPolicy) -> list[tuple[Launch, Launch]]:
+    """The pairs the ratio uses: those where neither launch was contended (it shared its core),
+    when there are at least `min_pairs` of them; otherwise all pairs."""
+    pairs = list(zip(la, lb))
+    clean = [(x, y) for x, y in pairs if not (x.contended or y.contended)]
+    return clean if policy.exclude_contended and len(clean) >= policy.min_pairs else pairs
+
+
+def pair_interval(la: Sequence[Launch], lb: Sequence[Launch], policy: PairPolicy) -> Interval:
+    pairs = counted_pairs(la, lb, policy)
+    return ratio_interval([x.value for x, _ in pairs], [y.value for _, y in pairs], policy.level)
 
 
 def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | None = None,
@@ -99,13 +114,13 @@ def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | No
     for i in range(policy.max_pairs):
         order = ((a, la, "a"), (b, lb, "b")) if i % 2 == 0 else ((b, lb, "b"), (a, la, "a"))
         for once, sink, name in order:
-            m, launch = _launch(once, i)
+            m, launch = _launch(once, i, policy.contention)
             if not m.ok:
                 return Comparison(iv, tuple(la), tuple(lb), "failed", m, name, time.perf_counter() - t0)
             sink.append(launch)
         if on_pair is not None:
             on_pair(i, la[-1], lb[-1])
-        iv = ratio_interval([x.value for x in la], [x.value for x in lb], policy.level)
+        iv = pair_interval(la, lb, policy)
         if policy.settled(iv):
             stopped = "ci"
             break
@@ -145,7 +160,7 @@ def compare_builds(target: Any, program: Any, a: tuple[Any, Any], b: tuple[Any, 
         c = compare(once_a, once_b, policy, race, on_pair)
         return Comparison(c.ratio, c.a, c.b, c.stopped, c.failure, c.which_failed, c.seconds,
                           {"environment": {"runs_on": "remote"}})
-    with Watch(target.placement(), target.spec.measure.contention) as watch:
+    with Watch(target.placement(program, a[1]), target.spec.measure.contention) as watch:
         c = compare(once_a, once_b, policy, race, on_pair)
     return Comparison(c.ratio, c.a, c.b, c.stopped, c.failure, c.which_failed, c.seconds,
                       {"environment": watch.record})

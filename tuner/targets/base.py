@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import signal
+import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -133,9 +134,14 @@ class Target:
     # --- shared: run and parse -------------------------------------------------------
     runs_here = False      # the binary runs on this machine: /proc tells what else ran meanwhile
 
-    def placement(self) -> Placement:
-        """Cores for runs and builds; a remote device's cores are not ours to choose."""
+    def placement(self, program: Any = None, rendering: Rendering | None = None) -> Placement:
+        """Cores for runs (of this program and rendering, when given) and builds; a remote
+        device's cores are not ours to choose."""
         return Placement()
+
+    def pinned(self, command: list[str], placement: Placement) -> list[str]:
+        """The command that runs `command` on the placement's run cores (local: taskset)."""
+        return command
 
     def launcher(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
                  reference: bool = False) -> Callable[[int], Measurement]:
@@ -146,6 +152,7 @@ class Target:
         if reference:
             env.update(TUNE_WARMUP="0", TUNE_MIN_REPS="1", TUNE_MAX_REPS="1")
         timeout = program.timeout_s or measure.timeout_s
+        placement = self.placement(program, rendering)
 
         def once(i: int) -> Measurement:
             last: Completed | None = None
@@ -155,7 +162,7 @@ class Target:
                 except OSError as e:
                     last = Completed(None, "", "", 0.0, transport_error=f"deploy failed: {e}")
                     continue
-                command = [*deployed.command, *program.args, *rendering.args]
+                command = self.pinned([*deployed.command, *program.args, *rendering.args], placement)
                 last = self.execute(command, env, timeout, want_output and i == 0)
                 if not last.transport_error:
                     break
@@ -179,7 +186,7 @@ class Target:
         if not self.runs_here:
             m = launch_series(once, policy, race)
             return replace(m, environment={**machine(), "runs_on": "remote"})
-        with Watch(self.placement(), self.spec.measure.contention) as watch:
+        with Watch(self.placement(program, rendering), self.spec.measure.contention) as watch:
             m = launch_series(once, policy, race)
         return replace(m, environment=watch.record)
 
@@ -208,10 +215,17 @@ class Target:
         if "wrong_output" in report:
             return Measurement.failed(FailureReason.WRONG_OUTPUT, str(report["wrong_output"]), **metrics, **wall)
         samples = tuple(float(s) for s in report.get("samples_ms", ()))
+        cpu = tuple(float(s) for s in report.get("cpu_ms", ()))
         if samples:
             med, lo, hi = median_ci(samples)
             metrics.setdefault("latency_ms", med)
             metrics.update(latency_ci_low_ms=lo, latency_ci_high_ms=hi, reps=float(len(samples)))
+        if cpu and len(cpu) == len(samples) and sum(samples) > 0:
+            metrics["cpu_ms"] = float(statistics.median(cpu))
+            metrics["cpu_wall_ratio"] = sum(cpu) / sum(samples)    # < 1: off its core; > 1: threads
+        ctx = report.get("ctxsw")
+        if isinstance(ctx, list) and len(ctx) == 2:
+            metrics["preempted"] = float(ctx[1])
         if metrics.get("items", 0) > 0 and metrics.get("latency_ms", 0) > 0:
             # a kernel call processes `items` in batches of `batch`: derive the per-item figures
             derived = derive_rates({k: metrics[k] for k in ("latency_ms", "items", "batch") if k in metrics})
@@ -222,4 +236,4 @@ class Target:
         if any(math.isnan(v) for v in metrics.values()):
             return Measurement.failed(FailureReason.BAD_OUTPUT, "a metric is NaN", **wall)
         return Measurement(metrics=metrics, samples_ms=samples, checksum=report.get("checksum"),
-                           output=done.output)
+                           output=done.output, cpu_ms=cpu if len(cpu) == len(samples) else ())

@@ -9,10 +9,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from tuner.measure.environment import Placement, cpu_list
-from tuner.records import Availability
+from tuner.measure.environment import Placement, cpu_list, threads_wanted
+from tuner.records import Availability, Rendering
 from tuner.targets.base import Completed, Target
 
 
@@ -59,20 +59,24 @@ class LocalTarget(Target):
             return Availability(False, "run_cpu/pin_cpu is set but 'taskset' is not installed (util-linux)")
         return super().probe()
 
-    def placement(self) -> Placement:
-        """Runs on their own core, builds on the others (see tuner.measure.environment);
-        "auto" pins nothing where taskset is missing."""
-        cached = getattr(self, "_placement", None)
-        if cached is None:
-            cached = self.spec.measure.placement()
-            if cached.run and shutil.which("taskset") is None:
-                cached = Placement((), cached.build)
-            self._placement = cached
-        return cached
+    def placement(self, program: Any = None, rendering: Rendering | None = None) -> Placement:
+        """Single-threaded runs on their own core, builds on the others (see
+        tuner.measure.environment.Placement); nothing is pinned where taskset is missing."""
+        threads: int | None = 1
+        if program is not None:
+            r = rendering or Rendering()
+            threads = threads_wanted([*program.cflags, *program.ldflags, *r.cflags], r.env)
+        key = threads if threads is not None else -1
+        cache = self.__dict__.setdefault("_placements", {})
+        if key not in cache:
+            placement = self.spec.measure.placement(threads)
+            if placement.run and shutil.which("taskset") is None:
+                placement = Placement((), placement.build)
+            cache[key] = placement
+        return cache[key]
 
-    def prefix(self) -> list[str]:
-        run = self.placement().run
-        return ["taskset", "-c", cpu_list(run)] if run else []
+    def pinned(self, command: list[str], placement: Placement) -> list[str]:
+        return ["taskset", "-c", cpu_list(placement.run), *command] if placement.run else command
 
     def execute(self, command: Sequence[str], env: Mapping[str, str], timeout_s: float,
                 want_output: bool) -> Completed:
@@ -80,7 +84,7 @@ class LocalTarget(Target):
             out_path = Path(tmp) / "output.bin"
             if want_output:
                 env = {**env, "TUNE_OUTPUT": str(out_path)}
-            done = run_process([*self.prefix(), *command], env, timeout_s, cwd=tmp)
+            done = run_process(command, env, timeout_s, cwd=tmp)
             if want_output and out_path.exists():
                 return Completed(done.returncode, done.stdout, done.stderr, done.wall_s,
                                  done.timed_out, out_path.read_bytes(), done.transport_error)

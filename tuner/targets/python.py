@@ -12,6 +12,7 @@ import importlib.util
 import sys
 from typing import Any
 
+from tuner.measure.environment import Placement
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
 from tuner.targets.local import LocalTarget
 
@@ -21,6 +22,13 @@ class PythonTarget(LocalTarget):
 
     def probe(self) -> Availability:
         return Availability(True, "")
+
+    def placement(self, program: Any = None, rendering: Rendering | None = None) -> Placement:
+        """A framework sizes its own thread pool to the cores it sees: not pinned unless the
+        rendering fixes TVM_NUM_THREADS (or the target says where, `run_cpu`)."""
+        env = (rendering or Rendering()).env
+        n = str(env.get("TVM_NUM_THREADS", "")).strip()
+        return self.spec.measure.placement(int(n) if n.isdigit() and int(n) >= 1 else None)
 
     def build(self, program: Any, rendering: Rendering, reference: bool = False) -> Build | Measurement:
         if not program.module:

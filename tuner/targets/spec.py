@@ -44,10 +44,11 @@ class MeasureSpec:
     confirm_min_pairs: int = 6    # paired ABBA confirmation against the baseline
     confirm_max_pairs: int = 16
     confirm_ci_rel: float = 0.04
-    run_cpu: str = "auto"    # a taskset CPU list, "auto" (the last core when there are >= 2) or "none"
+    run_cpu: str = "auto"    # a taskset CPU list, "auto" (single-threaded runs on the last core) or "none"
     build_cpu: str = "auto"  # CPU list for builds, "auto" (the cores not running) or "none"
     pin_cpu: str = ""        # older name for run_cpu (kept: `--target-opt pin_cpu=1` still works)
-    contention: float = 0.1  # warn when others used more than this fraction of the run cores
+    contention: float = 0.1  # a launch off its core more than this is contended; warn above it
+    exclude_contended: bool = True   # figure from uncontended launches when there are min_launches
     retries: int = 1         # transport failures retried this many times
 
     @property
@@ -57,16 +58,19 @@ class MeasureSpec:
     def launch_policy(self) -> LaunchPolicy:
         lo = self.min_launches or (3 if self.noisy else 1)
         hi = self.max_launches or (10 if self.noisy else 1)
-        return LaunchPolicy(lo, max(lo, hi), self.ci_rel)
+        return LaunchPolicy(lo, max(lo, hi), self.ci_rel, contention=self.contention,
+                            exclude_contended=self.exclude_contended)
 
     def pair_policy(self) -> PairPolicy:
         if not self.noisy and not self.max_launches:
             return PairPolicy(1, 1, self.confirm_ci_rel)
-        return PairPolicy(self.confirm_min_pairs, self.confirm_max_pairs, self.confirm_ci_rel)
+        return PairPolicy(self.confirm_min_pairs, self.confirm_max_pairs, self.confirm_ci_rel,
+                          contention=self.contention, exclude_contended=self.exclude_contended)
 
-    def placement(self) -> Placement:
-        """Cores for runs and builds (tuner.measure.environment.Placement); ValueError if malformed."""
-        return Placement.choose(self.pin_cpu or self.run_cpu, self.build_cpu)
+    def placement(self, threads: int | None = 1) -> Placement:
+        """Cores for runs and builds (tuner.measure.environment.Placement) for a run that wants
+        `threads` threads (None: unknown); ValueError if malformed."""
+        return Placement.choose(self.pin_cpu or self.run_cpu, self.build_cpu, threads=threads)
 
     def harness_env(self) -> dict[str, str]:
         """The environment that steers tune_harness.h's repetition loop."""
@@ -101,6 +105,13 @@ def _section(table: dict[str, Any], key: str, allowed: set[str], path: Path) -> 
 
 def _coerce_like(default: Any, value: Any, key: str) -> Any:
     """A command-line value (text) as the type of the field it overrides."""
+    if isinstance(default, bool):
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise BadInput(f"{key}: expected true or false, got {value!r}", None, "--target-opt")
     try:
         return type(default)(value) if not isinstance(default, str) else str(value)
     except (TypeError, ValueError):

@@ -1,0 +1,481 @@
+"""Why a measurement spans processes, and whether tune's figures survive re-measurement.
+
+    python bench/noise.py causes   [--rounds 12]        # what makes launches differ here
+    python bench/noise.py aa       [--repeats 20]       # (a) A/A: baseline confirmed against itself
+    python bench/noise.py agree    [--studies ...]      # (b) tune's printed speedup vs the bench's own
+    python bench/noise.py walltime [--trials 16]        # (c) wall time per measured trial, before/after
+    python bench/noise.py all
+
+Run it under the shared lock (`flock /tmp/tune-heavy.lock python bench/noise.py all`); on a
+machine shared with other jobs the figures move, which is the point of the first section.
+
+**causes** launches bench/noise_probe.c (the conv2d C9 kernel; per repetition wall *and* CPU
+time, context switches, a fixed ALU loop, alignment, huge pages, page colours) under each
+hypothesis for across-process variation, alternating the arms so that load drifts hit all:
+the core it is pinned to; the first launch of a freshly written binary (page cache just
+written, or dropped when we may) against its next launches; ASLR off (`setarch -R`) against on;
+the size of the environment (which moves the stack); the other core idle, compiling, or
+spinning; and, from the probe's own fields, huge pages and page colouring. For each arm it
+prints the median across launches of the per-launch median wall time and CPU time, the spread
+of the launch medians (max/min), and the share of wall time the process was off its core.
+
+**aa** builds conv2d at -O3 and confirms it against itself `--repeats` times with
+tuner.measure.compare_builds (paired ABBA launches): the 95% interval of the speedup should
+contain 1.0 in at least 95% of the repeats (the issue asks for 90%).
+
+**agree** runs `tune explore` on each study, takes the speedup it prints for its best
+latency and that configuration, then re-measures the configuration against the baseline with
+the bench's own timer (bench/noise_timer.c: its own main and clock loop linked to the same
+kernel objects, no tune harness, no tune measurement code): `--pairs` ABBA pairs of fresh
+processes, and reports the ratio of the two speedups (target: within +-5%).
+
+**walltime** runs the same short campaign twice, with the measurement of before this change
+(one process, 5-30 repetitions, 5 s) and with today's (launches, racing), and prints the median
+run time per measured trial and the campaign's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tuner.measure import environment  # noqa: E402
+
+PROBE = ROOT / "bench" / "noise_probe.c"
+CONV = ROOT / "programs" / "conv2d" / "conv2d.c"
+
+
+# --- helpers -------------------------------------------------------------------------------
+def compile_c(src: Path, out: Path, *flags: str) -> Path:
+    subprocess.run(["gcc", "-O3", "-std=c11", f"-I{ROOT / 'programs'}", *flags, str(src), "-lm", "-o", str(out)],
+                   check=True)
+    return out
+
+
+def probe_once(exe: Path | str, prefix: Sequence[str] = (), env: dict[str, str] | None = None,
+               reps: int = 8) -> dict[str, Any]:
+    out = subprocess.run([*prefix, str(exe), str(reps)], capture_output=True, text=True, check=True,
+                         env=env if env is not None else os.environ.copy()).stdout
+    d = json.loads(out)
+    d["wall_med"] = statistics.median(d["wall"])
+    d["cpu_med"] = statistics.median(d["cpu"])
+    d["offcpu"] = max(0.0, 1 - sum(d["cpu"]) / sum(d["wall"]))
+    return d
+
+
+def summarise(rows: list[dict[str, Any]]) -> str:
+    w = [r["wall_med"] for r in rows]
+    c = [r["cpu_med"] for r in rows]
+    off = statistics.median(r["offcpu"] for r in rows)
+    return (f"wall {statistics.median(w):6.2f} ms [{min(w):6.2f}, {max(w):6.2f}] spread {max(w) / min(w):4.2f}x | "
+            f"cpu {statistics.median(c):6.2f} ms [{min(c):6.2f}, {max(c):6.2f}] spread {max(c) / min(c):4.2f}x | "
+            f"off-core {100 * off:4.1f}% | n={len(rows)}")
+
+
+def machine_line() -> str:
+    m = environment.machine()
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return (f"machine: {m.get('cpu_model', '?')}, {m['cpus']} cpus, governor {m['governor']}"
+            f"{', virtualised' if m.get('virtualised') else ''}; load average {' '.join(load)}")
+
+
+class Busy:
+    """A load on a given core for the duration of a `with`: an ALU spin or a compile loop."""
+
+    def __init__(self, kind: str, cpu: int, workdir: Path) -> None:
+        self.kind, self.cpu, self.workdir = kind, cpu, workdir
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Busy":
+        if self.kind == "spin":
+            argv = [sys.executable, "-c", "while True: pass"]
+        elif self.kind == "compile":
+            argv = ["sh", "-c", f"while :; do gcc -O2 -std=c11 -I{ROOT / 'programs'} -c {CONV} "
+                                f"-o {self.workdir / 'busy.o'}; done"]
+        else:
+            return self
+        self.proc = subprocess.Popen(["taskset", "-c", str(self.cpu), *argv], start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
+
+def alternate(arms: dict[str, Callable[[int], dict[str, Any]]], rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Run every arm once per round, in a rotated order, so that drifts hit all arms alike."""
+    rows: dict[str, list[dict[str, Any]]] = {k: [] for k in arms}
+    names = list(arms)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            rows[name].append(arms[name](r))
+    return rows
+
+
+# --- causes --------------------------------------------------------------------------------
+def causes(args: argparse.Namespace) -> None:
+    cpus = environment.available_cpus()
+    run_cpu, other = cpus[-1], cpus[0]
+    pin = ["taskset", "-c", str(run_cpu)]
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+        work = Path(tmp)
+        exe = compile_c(PROBE, work / "probe")
+        n = args.rounds
+
+        print(f"\n1. launches of one -O3 binary, by core ({n} launches per arm, {args.reps} repetitions each)")
+        arms = {f"cpu{c}": (lambda r, c=c: probe_once(exe, ["taskset", "-c", str(c)])) for c in cpus}
+        arms["unpinned"] = lambda r: probe_once(exe)
+        res = alternate(arms, n)
+        for name, rows in res.items():
+            print(f"   {name:<22} {summarise(rows)}")
+        allrows = [r for rows in res.values() for r in rows]
+        inproc = statistics.median((max(r["wall"]) - min(r["wall"])) / statistics.median(r["wall"]) for r in allrows)
+        contended = [r for r in allrows if r["offcpu"] > 0.05]
+        clean = [r for r in allrows if r["offcpu"] <= 0.05]
+        print(f"   launches off-core > 5% of the time: {len(contended)} of {len(allrows)}; "
+              f"their wall medians {summarise(contended)}" if contended else "   no launch was off-core > 5%")
+        if clean:
+            print(f"   launches that kept their core:     {summarise(clean)}")
+        print(f"   involuntary context switches per launch: median "
+              f"{statistics.median(r['ctxsw'][1] for r in allrows):.0f}; in-process spread of repetitions "
+              f"(max-min)/median: median {100 * inproc:.1f}%")
+
+        print("\n2. the first launch of a freshly written binary vs its next two launches (pinned to the run core)")
+        first, later = [], []
+        for r in range(n):
+            fresh = work / f"fresh-{r}"
+            shutil.copyfile(exe, fresh)          # a new file: written just now, like a new build
+            fresh.chmod(0o755)
+            dropped = False
+            if args.drop_caches and os.geteuid() == 0:
+                os.sync()
+                try:
+                    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+                    dropped = True
+                except OSError:
+                    pass
+            first.append(probe_once(fresh, pin))
+            later.extend(probe_once(fresh, pin) for _ in range(2))
+        print(f"   first launch{' (page cache dropped)' if dropped else ''}:  {summarise(first)}")
+        print(f"   next launches:                  {summarise(later)}")
+        paired = [f["cpu_med"] / statistics.median([later[2 * i]["cpu_med"], later[2 * i + 1]["cpu_med"]])
+                  for i, f in enumerate(first)]
+        print(f"   first/next CPU time per round: median {statistics.median(paired):.3f} "
+              f"[{min(paired):.3f}, {max(paired):.3f}]")
+
+        print("\n3. address-space layout: ASLR on vs off (setarch -R), pinned")
+        arms = {"aslr on": lambda r: probe_once(exe, pin),
+                "aslr off (setarch -R)": lambda r: probe_once(exe, ["setarch", "-R", *pin])}
+        for name, rows in alternate(arms, n).items():
+            print(f"   {name:<22} {summarise(rows)}")
+        stacks = {r["align"]["stack"] for r in res[f"cpu{run_cpu}"]}
+        print(f"   with ASLR the stack offset within its page took {len(stacks)} values in {n} launches")
+
+        print("\n4. environment size (moves the initial stack, Mytkowicz et al.): two sweeps of 0..4032 bytes")
+        sizes = list(range(0, 4096, 256))
+        sweeps = []
+        for s in range(2):
+            sweep = []
+            for size in sizes:
+                env = {**os.environ, "TUNE_NOISE_PAD": "x" * size}
+                sweep.append(probe_once(exe, ["setarch", "-R", *pin], env=env)["cpu_med"])
+            sweeps.append(sweep)
+        r = float(np.corrcoef(sweeps[0], sweeps[1])[0, 1])
+        allc = sweeps[0] + sweeps[1]
+        print(f"   CPU time over sizes: {min(allc):.2f}-{max(allc):.2f} ms (spread {max(allc) / min(allc):.3f}x); "
+              f"correlation between the two sweeps {r:+.2f} (a real alignment effect repeats)")
+
+        if len(cpus) >= 2 and shutil.which("taskset"):
+            print(f"\n5. the other core (cpu{other}) idle, compiling, or spinning, while the probe runs on cpu{run_cpu}")
+            arms = {}
+            for kind in ("idle", "compile", "spin"):
+                arms[f"other core {kind}"] = (lambda r, kind=kind: _with_busy(kind, other, work, exe, pin))
+            for name, rows in alternate(arms, max(4, n // 2)).items():
+                spin = statistics.median(x["spin"][0] for x in rows)
+                print(f"   {name:<22} {summarise(rows)} | ALU loop {spin:.2f} ms")
+            print(f"\n   the same core (cpu{run_cpu}) spinning too (time sharing):")
+            rows = [_with_busy("spin", run_cpu, work, exe, pin) for _ in range(max(3, n // 4))]
+            print(f"   {'run core shared':<22} {summarise(rows)}")
+
+        print("\n6. frequency, huge pages, page colours (from every launch above)")
+        spins = [x for r in allrows for x in r["spin"]]
+        print(f"   ALU loop CPU time: median {statistics.median(spins):.2f} ms, range {min(spins):.2f}-{max(spins):.2f} "
+              f"(a frequency change would move it); cpufreq governor: {environment.machine()['governor']}")
+        huge = {r["huge_kb"] for r in allrows}
+        thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip() \
+            if Path("/sys/kernel/mm/transparent_hugepage/enabled").exists() else "?"
+        print(f"   AnonHugePages per launch: {sorted(huge)} kB (THP setting: {thp})")
+        col = np.array([r["colour"] for r in allrows if r["colour"] > 0])
+        cpu_t = np.array([r["cpu_med"] for r in allrows if r["colour"] > 0])
+        if len(col) > 3 and col.std() > 0:
+            print(f"   page-colour imbalance of the weights vs CPU time: correlation {np.corrcoef(col, cpu_t)[0, 1]:+.2f} "
+                  f"over {len(col)} launches")
+
+
+def _with_busy(kind: str, cpu: int, work: Path, exe: Path, pin: list[str]) -> dict[str, Any]:
+    with Busy(kind, cpu, work):
+        return probe_once(exe, pin)
+
+
+# --- shared by aa / agree / walltime ---------------------------------------------------------
+def tune(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
+    return subprocess.run([sys.executable, "-m", "tuner", *argv], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=7200)
+
+
+def study_parts(name: str, config_pins: dict[str, Any] | None, results: Path):
+    """The study, its target, and a (Build, Rendering) for a configuration (None: the baseline)."""
+    from tuner.study import load_study
+    from tuner.targets import load_target, make_target
+
+    spec = load_study(name)
+    target = make_target(load_target(spec.target), results / "builds")
+    spec.space.constants["cores"] = target.cores()
+    config = spec.space.complete(config_pins if config_pins is not None else spec.baseline)
+    return spec, target, config, spec.space.render(config)
+
+
+# --- (a) A/A -------------------------------------------------------------------------------
+def aa(args: argparse.Namespace) -> None:
+    from tuner.measure import compare_builds
+
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+        spec, target, config, rendering = study_parts(args.study, None, Path(tmp))
+        build = target.build(spec.program, rendering)
+        contains, widths, pairs, seconds = 0, [], [], []
+        base = " ".join(f"{k}={v}" for k, v in spec.baseline.items()) or "all knobs at their defaults"
+        print(f"A/A: the {args.study} baseline ({base}) confirmed against "
+              f"itself {args.repeats} times, paired ABBA launches (target policy: "
+              f"{target.spec.measure.confirm_min_pairs}-{target.spec.measure.confirm_max_pairs} pairs, "
+              f"ci_rel {target.spec.measure.confirm_ci_rel})")
+        for i in range(args.repeats):
+            c = compare_builds(target, spec.program, (build, rendering), (build, rendering))
+            sp = c.speedup
+            ok = sp.low <= 1.0 <= sp.high
+            contains += ok
+            widths.append(sp.high / sp.low - 1)
+            pairs.append(c.pairs)
+            seconds.append(c.seconds)
+            print(f"  {i + 1:2d}: speedup {sp.value:.3f} [{sp.low:.3f}, {sp.high:.3f}] {'contains 1' if ok else 'MISSES 1'}"
+                  f"  ({c.pairs} pairs, {sp.n} counted, {c.stopped}, {c.seconds:.1f}s)")
+        print(f"  the 95% interval contained 1.0 in {contains} of {args.repeats} ({100 * contains / args.repeats:.0f}%; "
+              f"target >= 90%); median width {100 * statistics.median(widths):.1f}%, "
+              f"median {statistics.median(pairs):.0f} pairs, {statistics.median(seconds):.1f} s per confirmation")
+
+
+# --- (b) agreement with an independent re-measurement ----------------------------------------
+TIMER = ROOT / "bench" / "noise_timer.c"
+
+
+def own_build(target: Any, program: Any, rendering: Any, out: Path) -> Path:
+    """The configuration's kernel objects with the bench's own main (noise_timer.c)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cc = rendering.compiler or target.spec.toolchain.cc
+    flags = target.compile_flags(rendering, list(rendering.cflags), program)
+    objs = []
+    for i, src in enumerate(target.sources(program, rendering)):
+        obj = out / f"{i}.o"
+        subprocess.run([cc, *flags, "-Dmain=tune_harness_main_", "-c", str(src), "-o", str(obj)], check=True)
+        objs.append(str(obj))
+    timer = out / "timer.o"
+    subprocess.run(["gcc", "-O2", "-c", str(TIMER), "-o", str(timer)], check=True)
+    exe = out / "timed"
+    subprocess.run([cc, *flags, *objs, str(timer), "-o", str(exe), *program.ldflags,
+                    *target.spec.toolchain.ldflags], check=True)
+    return exe
+
+
+def own_time(exe: Path, program: Any, rendering: Any, pin: list[str], reps: int) -> float:
+    env = {**os.environ, **rendering.env, "NOISE_REPS": str(reps)}
+    out = subprocess.run([*pin, str(exe), *program.args, *rendering.args], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def agree(args: argparse.Namespace) -> None:
+    import re
+
+    print(machine_line())
+    pin = ["taskset", "-c", str(environment.available_cpus()[-1])] if len(environment.available_cpus()) >= 2 else []
+    rows = []
+    for name in args.studies:
+        with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+            work = Path(tmp)
+            t0 = time.perf_counter()
+            proc = tune("explore", name, "--trials", str(args.trials), "--seed", str(args.seed), "--no-progress",
+                        "--no-export", "--results", str(work / "results"), cwd=work)
+            if proc.returncode != 0:
+                print(f"{name}: tune explore failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+                continue
+            explore_s = time.perf_counter() - t0
+            from tuner.study import load_study
+            spec = load_study(name)
+            obj = next(o for o in spec.objectives if o.name in ("latency_ms", "gflops", "batch_latency_ms", "throughput"))
+            m = re.search(rf"best {obj.name} vs baseline: ([0-9.]+)x(.*)", proc.stdout)
+            if not m:
+                print(f"{name}: no 'best {obj.name} vs baseline' line in the output:\n{proc.stdout[-1500:]}")
+                continue
+            printed = float(m.group(1))
+            front = json.loads(tune("pareto", name, "--format", "json", "--results", str(work / "results"),
+                                    cwd=work).stdout)
+            pick = min if obj.direction == "minimize" else max
+            best = pick(front, key=lambda p: p["values"][obj.name])
+            _, target, config, rendering = study_parts(name, best["params"], work)
+            _, _, _, base_r = study_parts(name, None, work)
+            cand_exe = own_build(target, spec.program, rendering, work / "own-cand")
+            base_exe = own_build(target, spec.program, base_r, work / "own-base")
+            cand, base = [], []
+            for i in range(args.pairs):
+                order = [("c", cand_exe, rendering), ("b", base_exe, base_r)]
+                for which, exe, r in (order if i % 2 == 0 else order[::-1]):
+                    (cand if which == "c" else base).append(own_time(exe, spec.program, r, pin, args.reps))
+            ratio_of_medians = statistics.median(base) / statistics.median(cand)
+            pair_ratios = sorted(b / c for b, c in zip(base, cand))
+            own = ratio_of_medians
+            agreement = printed / own
+            rows.append((name, obj.name, printed, own, agreement))
+            print(f"{name}: tune explore --trials {args.trials} --seed {args.seed} printed {obj.name} "
+                  f"{printed:.3f}x{m.group(2).rstrip()} ({explore_s:.0f} s); trial {best['trial']}")
+            print(f"   bench re-measurement, {args.pairs} ABBA pairs of fresh processes, own timer "
+                  f"({args.reps} timed calls each): candidate {statistics.median(cand):.3f} ms, baseline "
+                  f"{statistics.median(base):.3f} ms -> {own:.3f}x (pair ratios: median "
+                  f"{statistics.median(pair_ratios):.3f}, range {pair_ratios[0]:.3f}-{pair_ratios[-1]:.3f})")
+            print(f"   printed / re-measured = {agreement:.3f} ({'within' if abs(agreement - 1) <= 0.05 else 'OUTSIDE'} +-5%)")
+    if rows:
+        print("\n| study | objective | tune printed | bench re-measured | ratio |")
+        print("|---|---|---|---|---|")
+        for name, o, printed, own, a in rows:
+            print(f"| {name} | {o} | {printed:.3f}x | {own:.3f}x | {a:.3f} |")
+
+
+# --- (c) wall time per measured trial ------------------------------------------------------
+BEFORE = ["min_launches=1", "max_launches=1", "min_reps=5", "max_reps=30", "max_seconds=5", "run_cpu=none",
+          "build_cpu=none", "exclude_contended=false"]
+
+
+def walltime(args: argparse.Namespace) -> None:
+    print(machine_line())
+    print(f"{args.study}, {args.trials} trials, seed {args.seed}, surrogate off; 'before' = one process, "
+          f"5-30 repetitions, 5 s (the settings before this change)")
+    for label, opts, extra in (("before", BEFORE, []), ("after", [], [])):
+        with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+            work = Path(tmp)
+            argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(args.seed), "--surrogate", "off",
+                    "--no-progress", "--no-export", "--results", str(work / "results"), *extra]
+            for o in opts:
+                argv += ["--target-opt", o]
+            t0 = time.perf_counter()
+            proc = tune(*argv, cwd=work)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                print(f"  {label}: failed: {proc.stderr.strip()[-400:]}")
+                continue
+            st = json.loads(tune("status", args.study, "--format", "json", "--results", str(work / "results"),
+                                 cwd=work).stdout)
+            t = st.get("median_seconds_per_trial") or {}
+            launches = st.get("measurement", {})
+            print(f"  {label:<7} campaign {wall:6.1f} s; median per measured trial: run {t.get('run_s', float('nan')):.2f} s, "
+                  f"build {t.get('build_s', float('nan')):.2f} s" + (f"; {launches}" if launches else ""))
+
+
+# --- trial 0 ----------------------------------------------------------------------------------
+def trial0(args: argparse.Namespace) -> None:
+    """Fresh campaigns with the measurement the issue's user study had (one process per trial,
+    5-30 repetitions, pin_cpu=1): is trial 0 (the baseline) slower than the others, and when a
+    trial is slow, was it off its core (time-shared) or slower on it (CPU time)?"""
+    from tuner.campaign import open_study
+    from tuner.study import load_study
+    from tuner.trials import records
+
+    print(machine_line())
+    spec = load_study(args.study)
+    pin = str(environment.available_cpus()[-1])
+    print(f"{args.campaigns} fresh campaigns of {args.study}, {args.trials} trials each, one process per trial "
+          f"(before this change), runs pinned to cpu{pin}; per trial: latency (wall), CPU time per repetition, "
+          f"share of the timed wall time off its core")
+    firsts, others = [], []
+    for k in range(args.campaigns):
+        with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+            work = Path(tmp)
+            argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(k), "--surrogate", "off",
+                    "--no-progress", "--no-export", "--results", str(work / "results")]
+            for o in [x for x in BEFORE if not x.startswith("run_cpu")] + [f"pin_cpu={pin}"]:
+                argv += ["--target-opt", o]
+            proc = tune(*argv, cwd=work)
+            if proc.returncode != 0:
+                print(f"  campaign {k}: failed: {proc.stderr.strip()[-300:]}")
+                continue
+            study = open_study(spec, work / "results" / spec.name, None, create=False)
+            rows = [(r.number, r.metrics) for r in records(study, spec.objectives)
+                    if r.metrics.get("latency_ms") and r.metrics.get("cpu_ms")]
+            line = []
+            for number, m in rows:
+                off = max(0.0, 1 - m.get("cpu_wall_ratio", 1.0))
+                (firsts if number == 0 else others).append((m["latency_ms"], m["cpu_ms"], off))
+                line.append(f"{number}:{m['latency_ms']:.1f}/{m['cpu_ms']:.1f}/{100 * off:.0f}%")
+            print(f"  campaign {k} (trial: wall ms / CPU ms / off-core): " + "  ".join(line))
+    if firsts and others:
+        def med(xs, i):
+            return statistics.median(x[i] for x in xs)
+        print(f"  trial 0:     wall {med(firsts, 0):.2f} ms, CPU {med(firsts, 1):.2f} ms, off-core {100 * med(firsts, 2):.1f}% "
+              f"(n={len(firsts)})")
+        print(f"  the others:  off-core {100 * med(others, 2):.1f}% (n={len(others)}); "
+              f"trials off-core > 20%: trial 0 {sum(x[2] > 0.2 for x in firsts)}/{len(firsts)}, "
+              f"others {sum(x[2] > 0.2 for x in others)}/{len(others)}")
+
+
+# --- main ----------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    c = sub.add_parser("causes")
+    c.add_argument("--rounds", type=int, default=12)
+    c.add_argument("--reps", type=int, default=8)
+    c.add_argument("--drop-caches", action="store_true", help="drop the page cache before each first launch (root)")
+    a = sub.add_parser("aa")
+    a.add_argument("--study", default="conv2d-flags")
+    a.add_argument("--repeats", type=int, default=20)
+    g = sub.add_parser("agree")
+    g.add_argument("--studies", nargs="+", default=["conv2d-flags", "depthwise-schedule", "digits-quant"])
+    g.add_argument("--trials", type=int, default=30)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--pairs", type=int, default=15)
+    g.add_argument("--reps", type=int, default=5)
+    w = sub.add_parser("walltime")
+    w.add_argument("--study", default="conv2d-flags")
+    w.add_argument("--trials", type=int, default=16)
+    w.add_argument("--seed", type=int, default=0)
+    z = sub.add_parser("trial0")
+    z.add_argument("--study", default="conv2d-flags")
+    z.add_argument("--campaigns", type=int, default=5)
+    z.add_argument("--trials", type=int, default=6)
+    args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    t0 = time.perf_counter()
+    {"causes": causes, "aa": aa, "agree": agree, "walltime": walltime, "trial0": trial0}[args.what](args)
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
