@@ -36,7 +36,7 @@ class LaunchPolicy:
     """How many processes a measurement takes (the target's [measure] launches settings)."""
 
     min_launches: int = 3
-    max_launches: int = 10
+    max_launches: int = 8
     ci_rel: float = 0.05          # stop when (high - low) / median <= ci_rel at `level`
     level: float = 0.95
     contention: float = 0.1       # a launch off its core more than this (and preempted) is contended

@@ -34,13 +34,13 @@ class MeasureSpec:
 
     method: str = "wall"
     warmup: int = 1
-    min_reps: int = 3
-    max_reps: int = 10
+    min_reps: int = 1
+    max_reps: int = 3
     ci_rel: float = 0.05
-    max_seconds: float = 2.0
+    max_seconds: float = 0.5
     timeout_s: float = 60.0
     min_launches: int = 0    # 0: by method (wall: 3; deterministic methods: 1)
-    max_launches: int = 0    # 0: by method (wall: 10; deterministic methods: 1)
+    max_launches: int = 0    # 0: by method (wall: 8; deterministic methods: 1)
     confirm_min_pairs: int = 6    # paired ABBA confirmation against the baseline
     confirm_max_pairs: int = 16
     confirm_ci_rel: float = 0.04
@@ -57,7 +57,7 @@ class MeasureSpec:
 
     def launch_policy(self) -> LaunchPolicy:
         lo = self.min_launches or (3 if self.noisy else 1)
-        hi = self.max_launches or (10 if self.noisy else 1)
+        hi = self.max_launches or (8 if self.noisy else 1)
         return LaunchPolicy(lo, max(lo, hi), self.ci_rel, contention=self.contention,
                             exclude_contended=self.exclude_contended)
 
