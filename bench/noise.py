@@ -413,7 +413,7 @@ def trial0(args: argparse.Namespace) -> None:
     print(f"{args.campaigns} fresh campaigns of {args.study}, {args.trials} trials each, one process per trial "
           f"(before this change), runs pinned to cpu{pin}; per trial: latency (wall), CPU time per repetition, "
           f"share of the timed wall time off its core")
-    firsts, others = [], []
+    firsts, others, later = [], [], []
     for k in range(args.campaigns):
         with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
             work = Path(tmp)
@@ -434,11 +434,23 @@ def trial0(args: argparse.Namespace) -> None:
                 (firsts if number == 0 else others).append((m["latency_ms"], m["cpu_ms"], off))
                 line.append(f"{number}:{m['latency_ms']:.1f}/{m['cpu_ms']:.1f}/{100 * off:.0f}%")
             print(f"  campaign {k} (trial: wall ms / CPU ms / off-core): " + "  ".join(line))
+            # the same baseline configuration measured again the same way, right after the campaign
+            pins = [f"--set={kk}={vv}" for kk, vv in spec.baseline.items()]
+            again = []
+            for _ in range(3):
+                argv = ["measure", args.study, *pins, "--format", "json", "--results", str(work / "results")]
+                for o in [x for x in BEFORE if not x.startswith("run_cpu")] + [f"pin_cpu={pin}"]:
+                    argv += ["--target-opt", o]
+                doc = json.loads(tune(*argv, cwd=work).stdout)
+                again.append(doc["metrics"]["latency_ms"])
+                later.append(doc["metrics"]["latency_ms"])
+            print(f"      baseline again after the campaign: {' '.join(f'{x:.1f}' for x in again)} ms")
     if firsts and others:
         def med(xs, i):
             return statistics.median(x[i] for x in xs)
-        print(f"  trial 0:     wall {med(firsts, 0):.2f} ms, CPU {med(firsts, 1):.2f} ms, off-core {100 * med(firsts, 2):.1f}% "
-              f"(n={len(firsts)})")
+        print(f"  trial 0 (the baseline): wall {med(firsts, 0):.2f} ms, CPU {med(firsts, 1):.2f} ms, off-core "
+              f"{100 * med(firsts, 2):.1f}% (n={len(firsts)}); the baseline re-measured after each campaign: "
+              f"median {statistics.median(later):.2f} ms, range {min(later):.2f}-{max(later):.2f} (n={len(later)})")
         print(f"  the others:  off-core {100 * med(others, 2):.1f}% (n={len(others)}); "
               f"trials off-core > 20%: trial 0 {sum(x[2] > 0.2 for x in firsts)}/{len(firsts)}, "
               f"others {sum(x[2] > 0.2 for x in others)}/{len(others)}")
