@@ -24,13 +24,13 @@ import numpy as np
 import optuna
 
 from tuner import trials as T
+from tuner.result import TrialStatus
 from tuner.campaign import Campaign, Options
 from tuner.pareto import default_reference, hypervolume, nondominated_mask
 from tuner.study import load_study
 from tuner.surrogate import PruningPolicy, Settings
 from tuner.targets import load_target, make_target
 
-MEASURED = (T.COMPLETE, T.FAILED)
 
 
 def run_one(study: str, seed: int, proposals: int, surrogate: bool, root: Path,
@@ -47,9 +47,9 @@ def run_one(study: str, seed: int, proposals: int, surrogate: bool, root: Path,
     wall = time.perf_counter() - t0
     recs = sorted(T.records(campaign.study, spec.objectives), key=lambda r: r.number)
     # a measurement is a build+run: verified or failed trials, and infeasibility found by running
-    measured = [r for r in recs if r.status in MEASURED or (r.status == T.INFEASIBLE and r.attrs.get("build_key"))]
+    measured = [r for r in recs if r.measured]
     return {"study": study, "seed": seed, "surrogate": surrogate, "wall_s": wall, "records": recs,
-            "measurements": len(measured), "pruned": sum(r.status == T.PRUNED for r in recs),
+            "measurements": len(measured), "pruned": sum(r.status == TrialStatus.PRUNED for r in recs),
             "directions": [o.direction for o in spec.objectives], "objectives": [o.name for o in spec.objectives]}
 
 
@@ -57,9 +57,9 @@ def hv_curve(run: dict, reference: np.ndarray) -> list[tuple[int, float]]:
     """Hypervolume of the verified front after each measurement."""
     points, curve, n = [], [], 0
     for r in run["records"]:
-        if r.status in MEASURED or (r.status == T.INFEASIBLE and r.attrs.get("build_key")):
+        if r.measured:
             n += 1
-            if r.status == T.COMPLETE:
+            if r.status == TrialStatus.COMPLETE:
                 points.append([r.values[o] for o in run["objectives"]])
             if points:
                 P = np.array(points)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{run['measurements']} measurements, {run['pruned']} pruned, {run['wall_s']:.0f}s",
                       file=sys.stderr)
         allv = np.array([[r.values[o] for o in runs[0]["objectives"]]
-                         for run in runs for r in run["records"] if r.status == T.COMPLETE])
+                         for run in runs for r in run["records"] if r.status == TrialStatus.COMPLETE])
         reference = default_reference(allv, runs[0]["directions"])
         curves = {}
         for seed in range(args.seeds):

@@ -55,15 +55,15 @@ def test_each_configuration_is_measured_at_most_once(lab):
     measured = [r for r in recs if r.status in ("complete", "failed")]
     duplicates = [r for r in recs if r.status == "duplicate"]
     assert len(measured) <= 4 and len(measured) + len(duplicates) == 10
-    keys = [r.attrs["config_key"] for r in measured]
+    keys = [r.config_key for r in measured]
     assert len(set(keys)) == len(keys), "a configuration was measured twice"
-    assert len({r.attrs["build_key"] for r in measured}) == len(measured)
+    assert len({r.build_key for r in measured}) == len(measured)
     runs = lab.counter_lines("dedup", "start")
     assert len(runs) == len(set(runs)) == len(measured), runs
-    first = {r.attrs["config_key"]: r for r in measured}
+    first = {r.config_key: r for r in measured}
     for d in duplicates:
-        prior = first[d.attrs["config_key"]]
-        assert d.attrs["duplicate_of"] == prior.number and d.params == prior.params
+        prior = first[d.config_key]
+        assert d.duplicate_of == prior.number and d.params == prior.params
     assert lab.json("status", study)["by_state"]["duplicate"] == len(duplicates)
 
 
@@ -110,7 +110,7 @@ def check_resumed(lab, study, before, trials):
     interrupted = [r for r in recs if r.status == "interrupted"]
     assert len(interrupted) == 1, [(r.number, r.status) for r in recs]
     [cut] = interrupted
-    retries = [r for r in recs if r.attrs.get("retry_of") == cut.number]
+    retries = [r for r in recs if r.retry_of == cut.number]
     assert len(retries) == 1 and retries[0].status in FINISHED
     assert retries[0].params == cut.params
     assert T.counts(recs)["finished"] == trials      # what `tune status` reports

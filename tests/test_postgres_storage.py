@@ -83,16 +83,16 @@ def check_shared(lab, name, recs, pids, cut=0):
     assert len(finished) == N, Counter(r.status for r in recs)
     assert T.counts(recs)["finished"] == N
     measured = [r for r in recs if r.status in ("complete", "failed", "infeasible")]
-    keys = [r.attrs["config_key"] for r in measured]
+    keys = [r.config_key for r in measured]
     assert len(keys) == len(set(keys)), "a configuration was measured twice"
-    workers = Counter(r.attrs["worker"].rpartition(":")[2] for r in finished)
+    workers = Counter(r.worker.rpartition(":")[2] for r in finished)
     assert set(workers) <= {str(p) for p in pids}, workers
     runs = lab.counter_lines(name, "start")            # what the program saw: one run per measurement
     assert len(runs) == len(set(runs)) and len(measured) <= len(runs) <= len(measured) + cut, runs
     for d in (r for r in recs if r.status == "duplicate"):
-        assert d.attrs["duplicate_of"] in {m.number for m in measured} and d.params == \
-            next(m.params for m in measured if m.number == d.attrs["duplicate_of"])
-    return Counter(r.attrs["worker"].rpartition(":")[2] for r in measured)
+        assert d.duplicate_of in {m.number for m in measured} and d.params == \
+            next(m.params for m in measured if m.number == d.duplicate_of)
+    return Counter(r.worker.rpartition(":")[2] for r in measured)
 
 
 # --- (a) a campaign in PostgreSQL, read back by status and pareto ------------------------
@@ -134,7 +134,7 @@ def test_two_workers_share_one_campaign(lab, request, backend):
     recs = records(lab, study, url)
     by_worker = check_shared(lab, name, recs, [p.pid for p in procs])
     assert len(by_worker) == 2 and min(by_worker.values()) >= 2, f"one worker did (nearly) all: {by_worker}"
-    baseline = [r for r in recs if r.attrs.get("baseline") and r.status == "complete"]
+    baseline = [r for r in recs if r.baseline and r.status == "complete"]
     assert len(baseline) == 1, "the baseline should be measured once even though both workers enqueued it"
     status = lab.json("status", study, *storage_args(url))
     assert status["finished"] == N and "running" not in status["by_state"] and "waiting" not in status["by_state"]
@@ -144,8 +144,8 @@ def test_two_workers_share_one_campaign(lab, request, backend):
 
 # --- (c) kill -9 of one worker: the other finishes, a rerun recovers ---------------------
 def running_trial_of(lab, study, url, pid):
-    return [r for r in records(lab, study, url) if r.status == "running" and r.attrs.get("worker", "").endswith(f":{pid}")
-            and "config_key" in r.attrs]
+    return [r for r in records(lab, study, url) if r.status == "running" and r.worker.endswith(f":{pid}")
+            and r.config_key]
 
 
 @needs_gcc
@@ -175,7 +175,7 @@ def test_kill_9_of_one_worker(lab, request, backend):
     assert rc == 0 and "Traceback" not in err, err
     recs = records(lab, study, url)
     [cut] = [r for r in recs if r.status == "running"]            # the dead worker's trial, left RUNNING
-    assert cut.attrs["worker"].endswith(f":{victim.pid}")
+    assert cut.worker.endswith(f":{victim.pid}")
     check_shared(lab, name, recs, [victim.pid, survivor.pid], cut=1)     # the survivor finished the budget
     # a rerun on this host sees the victim's pid is gone: the trial becomes "interrupted";
     # the budget is already met, so nothing is measured and nothing is left waiting
@@ -194,7 +194,7 @@ def test_kill_9_of_one_worker(lab, request, backend):
     lab.ok("explore", study, "--trials", N + 1, "--surrogate", "off", "--no-progress", "--no-export",
            *storage_args(url))
     recs = records(lab, study, url)
-    retries = [r for r in recs if r.attrs.get("retry_of") == cut.number]
+    retries = [r for r in recs if r.retry_of == cut.number]
     assert len(retries) == 1 and retries[0].status in FINISHED and retries[0].params == cut.params
     assert lab.json("status", study, *storage_args(url))["finished"] == N + 1
 

@@ -47,8 +47,8 @@ def test_every_measured_trial_carries_its_build_and_run(lab):
     measured = [r for r in lab.records(study) if r.status == "complete"]
     assert measured
     for r in measured:
-        p = r.attrs["provenance"]
-        assert p["run"] == run["run"] and p["build_key"] == r.attrs["build_key"]
+        p = r.provenance
+        assert p["run"] == run["run"] and p["build_key"] == r.build_key
         compile_cmd, link_cmd = p["build"]
         assert compile_cmd[0] == "gcc" and "-c" in compile_cmd and f"-DX={r.params['a']}" in compile_cmd
         assert r.params["opt"] in compile_cmd and not any(".build-" in a for a in compile_cmd + link_cmd)
@@ -65,11 +65,11 @@ def test_the_recorded_build_command_rebuilds_the_same_program(lab, tmp_path):
     r = next(r for r in lab.records(study) if r.status == "complete")
     out = tmp_path / "rebuild"
     out.mkdir()
-    for cmd in r.attrs["provenance"]["build"]:
+    for cmd in r.provenance["build"]:
         subprocess.run(cmd, cwd=out, check=True)
-    got = subprocess.run([str(out / "prog"), *r.attrs["provenance"]["run_argv"][1:]], capture_output=True,
-                         text=True, env=r.attrs["provenance"]["run_env"], check=True)
-    assert f'"checksum":"{r.attrs["checksum"]}"' in got.stdout.replace(" ", "")
+    got = subprocess.run([str(out / "prog"), *r.provenance["run_argv"][1:]], capture_output=True,
+                         text=True, env=r.provenance["run_env"], check=True)
+    assert f'"checksum":"{r.checksum}"' in got.stdout.replace(" ", "")
 
 
 def test_machine_and_software_are_collected_once():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tuner import trials as T
+from tuner.result import TrialRecord, TrialStatus
 from tuner.report import speedups
 
 
-def rec(n: int, **values: float) -> T.TrialRecord:
-    return T.TrialRecord(n, T.COMPLETE, {}, values)
+def rec(n: int, **values: float) -> TrialRecord:
+    return TrialRecord(n, TrialStatus.COMPLETE, values=values)
 
 
 def test_speedups_skip_zero_and_sign_changes():

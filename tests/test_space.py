@@ -126,7 +126,7 @@ def test_infeasible_configurations_are_recorded_and_never_built(lab):
     for r in infeasible:
         assert r.params["x"] + r.params["y"] > 8
         assert r.reason == "infeasible" and CONSTRAINT in r.detail
-        assert not r.attrs.get("build_key"), "an infeasible configuration was built"
+        assert not r.build_key, "an infeasible configuration was built"
     for r in recs:
         assert ("z" in r.params) == (r.params["x"] > 5), r.params
     # the program ran only for feasible configurations

@@ -6,13 +6,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import optuna
 import pytest
-from optuna.distributions import IntDistribution
 
-from tuner import trials as T
 from tuner.evaluate import Outcome
 from tuner.records import FailureReason, Measurement
+from tuner.result import TrialRecord, TrialStatus
 from tuner.space import config_key
 from tuner.study import load_study
 from tuner.surrogate import PruningPolicy, Settings
@@ -40,12 +38,10 @@ def objectives(x: int, y: int) -> list[float]:
     return [float(x + y), -float(9 - x + y)]
 
 
-def measured(x: int, y: int, number: int) -> optuna.trial.FrozenTrial:
+def measured(x: int, y: int, number: int) -> TrialRecord:
     config = {"x": x, "y": y}
-    return optuna.trial.create_trial(
-        params=config, distributions={"x": IntDistribution(0, 9), "y": IntDistribution(0, 9)},
-        values=objectives(x, y),
-        user_attrs={"config": config, "config_key": config_key(config), "result": {"status": T.COMPLETE}})
+    return TrialRecord(number, TrialStatus.COMPLETE, config, config_key(config),
+                       values=dict(zip(("cost", "gain"), objectives(x, y))))
 
 
 @pytest.fixture
@@ -59,8 +55,8 @@ def campaign():
     points = [(0, 0), (9, 0)] + [(x, y) for x in range(10) for y in range(3, 10) if (x, y) != (4, 9)]
     done = {}
     for i, (x, y) in enumerate(points):
-        t = measured(x, y, i)
-        done[t.user_attrs["config_key"]] = t
+        r = measured(x, y, i)
+        done[r.config_key] = r
     return SimpleNamespace(done=done)
 
 
@@ -141,8 +137,8 @@ def test_campaign_records_pruned_trials(lab):
     assert status["finished"] == 40
     assert sg["pruned"] == status["by_state"].get("pruned", 0)
     assert sg["pruned"] >= 1, proc.stderr
-    pruned = [r for r in lab.records(study) if r.status == T.PRUNED]
-    assert all("surrogate" in r.attrs and r.attrs["surrogate"]["why"] for r in pruned)
+    pruned = [r for r in lab.records(study) if r.status == TrialStatus.PRUNED]
+    assert all(r.surrogate and r.surrogate["why"] for r in pruned)
     assert not any(r.metrics for r in pruned), "a pruned trial was not measured"
     pareto = lab.json("pareto", study)
     assert {p["trial"] for p in pareto}.isdisjoint({r.number for r in pruned})

@@ -12,14 +12,15 @@ import os
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import optuna
 from optuna.trial import TrialState
 
-from tuner import trials as T
+from tuner import result as R
+from tuner.result import TrialRecord, TrialStatus
 from tuner.evaluate import Evaluator, Outcome
 from tuner.records import FailureReason
 from tuner.samplers import CONSTRAINT, make_sampler
@@ -29,6 +30,7 @@ from tuner.study import StudySpec
 from tuner.targets import Target
 
 MAX_DUPLICATES_IN_A_ROW = 200
+RECORD_FIELDS = {f.name for f in fields(TrialRecord)} - {"number", "status", "extra", "version"}
 
 
 @dataclass
@@ -89,11 +91,12 @@ class Campaign:
         sampler = make_sampler(options.sampler, spec.space, options.seed, len(spec.objectives))
         self.study = open_study(spec, options.results_dir, options.storage_url, sampler)
         self.screen = screen     # the surrogate's hook: an Outcome to record instead of measuring
-        self.done: dict[str, optuna.trial.FrozenTrial] = {}
+        self.done: dict[str, TrialRecord] = {}          # config_key -> its first finished record
+        self._told: dict[str, optuna.trial.FrozenTrial] = {}   # config_key -> that trial (for duplicates)
         self.interrupted = False
         self.workers: set[str] = set()       # worker ids seen in the study (by _tally)
         self._near_end = True
-        self._in_flight: dict[str, optuna.trial.FrozenTrial] = {}
+        self._in_flight: dict[str, TrialRecord] = {}
         self.overheads_s: list[float] = []   # per measured trial: loop time minus build and run
         self.log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
 
@@ -102,35 +105,45 @@ class Campaign:
         """Fail what dead workers left RUNNING; requeue interrupted configurations. Returns how many."""
         storage = self.study._storage
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if not _alive(t.user_attrs.get("worker", "")):
-                storage.set_trial_user_attr(t._trial_id, "result", {"status": T.INTERRUPTED,
-                                                                    "detail": "its process died"})
+            rec = self._record(t)
+            if not _alive(rec.worker):
+                R.write_to_storage(storage, t._trial_id, replace(rec, status=TrialStatus.INTERRUPTED,
+                                                                 detail="its process died"))
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         trials = self.study.get_trials(deepcopy=False)
-        for t in trials:
-            status = t.user_attrs.get("result", {}).get("status")
-            if t.state.is_finished() and status != T.INTERRUPTED and "config_key" in t.user_attrs:
-                self.done.setdefault(t.user_attrs["config_key"], t)
-        pending = {t.user_attrs.get("config_key") for t in trials if t.state == TrialState.WAITING}
-        pending |= {t.user_attrs.get("retry_key") for t in trials if t.state == TrialState.WAITING}
+        recs = [self._record(t) for t in trials]
+        for t, rec in zip(trials, recs):
+            if rec.finished and rec.config_key:
+                self._learn(rec, t)
+        pending = {r.config_key for r in recs if r.status == TrialStatus.WAITING}
         # no retry beyond the budget: another worker may have finished the campaign meanwhile
-        room = self.options.trials - self.finished() - sum(t.state == TrialState.WAITING for t in trials)
+        room = self.options.trials - self.finished() - len(pending)
         requeued = 0
-        for t in trials:
-            key = t.user_attrs.get("config_key")
-            if (t.user_attrs.get("result", {}).get("status") == T.INTERRUPTED and key
+        for t, rec in zip(trials, recs):
+            key = rec.config_key
+            if (rec.status == TrialStatus.INTERRUPTED and key
                     and key not in self.done and key not in pending and requeued < room):
-                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "retry_key": key})
+                queued = TrialRecord(-1, TrialStatus.WAITING, config_key=key, retry_of=t.number)
+                self.study.enqueue_trial(t.params, user_attrs=R.queued_attrs(queued))
                 pending.add(key)
                 requeued += 1
         return requeued
+
+    def _record(self, t: optuna.trial.FrozenTrial) -> TrialRecord:
+        return TrialRecord.from_trial(t, self.spec.objectives)
+
+    def _learn(self, rec: TrialRecord, t: optuna.trial.FrozenTrial) -> None:
+        """Remember a finished configuration (the first trial that finished it)."""
+        if rec.status != TrialStatus.DUPLICATE and rec.config_key not in self.done:
+            self.done[rec.config_key] = rec
+            self._told[rec.config_key] = t
 
     def finished(self) -> int:
         """Trials finished in the whole study (every worker's), learning their configurations too,
         so that workers sharing a storage do not measure one configuration twice."""
         return self._tally()[0]
 
-    def _tally(self) -> tuple[int, list[optuna.trial.FrozenTrial]]:
+    def _tally(self) -> tuple[int, list[TrialRecord]]:
         """One look at the storage: how many trials finished (as `finished`), and the trials that
         live workers are measuring now (another machine's worker counts as live)."""
         n = 0
@@ -138,19 +151,19 @@ class Campaign:
         self.workers = {worker_id()}
         for t in self.study.get_trials(deepcopy=False,
                                        states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
-            self.workers.add(t.user_attrs.get("worker", ""))
+            rec = self._record(t)
+            self.workers.add(rec.worker)
             if t.state == TrialState.RUNNING:
-                if _alive(t.user_attrs.get("worker", "")):
-                    running.append(t)
+                if _alive(rec.worker):
+                    running.append(rec)
                 continue
-            if t.user_attrs.get("result", {}).get("status") != T.INTERRUPTED:
+            if rec.finished:
                 n += 1
-                key = t.user_attrs.get("config_key")
-                if key and t.user_attrs.get("result", {}).get("status") != T.DUPLICATE:
-                    self.done.setdefault(key, t)
+                if rec.config_key:
+                    self._learn(rec, t)
         return n, running
 
-    def _claim(self, trial: optuna.Trial) -> dict[str, optuna.trial.FrozenTrial] | None:
+    def _claim(self, trial: optuna.Trial) -> dict[str, TrialRecord] | None:
         """Whether the trial just asked still fits the budget, other workers' included: of the
         trials running now, the ones asked first (lower storage id) have the budget first.
         Returns what the others are measuring (by config_key), or None: then the trial is told
@@ -163,19 +176,17 @@ class Campaign:
         if not self._near_end:
             return self._in_flight      # as seen just before `ask`
         n, running = self._tally()
-        ahead = [t for t in running if t._trial_id < trial._trial_id]
+        ahead = [r for r in running if r.number < trial.number]
         if n + len(ahead) + 1 <= self.options.trials:
-            return {t.user_attrs["config_key"]: t for t in running
-                    if t._trial_id != trial._trial_id and "config_key" in t.user_attrs}
-        trial.set_user_attr("worker", worker_id())
-        trial.set_user_attr("result", {"status": T.INTERRUPTED,
-                                       "detail": "not needed: other workers' trials complete the budget"})
+            return {r.config_key: r for r in running if r.number != trial.number and r.config_key}
+        R.write(trial, TrialRecord(trial.number, TrialStatus.INTERRUPTED, worker=worker_id(),
+                                   detail="not needed: other workers' trials complete the budget"))
         self.study.tell(trial, state=TrialState.FAIL)
         sync(self.study._storage)
         return None
 
     # --- the loop ----------------------------------------------------------------------
-    def run(self, on_trial: Callable[[T.TrialRecord], None] | None = None) -> int:
+    def run(self, on_trial: Callable[[TrialRecord], None] | None = None) -> int:
         """Run until `options.trials` trials have finished. Returns the number finished now."""
         self.recover()
         duplicates_in_a_row = 0
@@ -189,7 +200,7 @@ class Campaign:
                          f"{self.options.trials - n}")
                 break
             self._near_end = n + len(running) + len(self.workers) + 1 >= self.options.trials
-            self._in_flight = {t.user_attrs["config_key"]: t for t in running if "config_key" in t.user_attrs}
+            self._in_flight = {r.config_key: r for r in running if r.config_key}
             trial = self.study.ask()
             in_flight = self._claim(trial)
             if in_flight is None:
@@ -197,12 +208,11 @@ class Campaign:
                 break
             config = self.spec.space.sample(trial, self.options.pins)
             key = config_key(config)
-            trial.set_user_attr("config", config)
-            trial.set_user_attr("config_key", key)
-            trial.set_user_attr("worker", worker_id())
+            base = replace(R.pending(trial), config=config, config_key=key).running(worker_id())
+            R.write(trial, base)
             prior = self.done.get(key) or in_flight.get(key)
             if prior is not None:      # measured, or being measured by another worker
-                self._tell_duplicate(trial, prior)
+                self._tell_duplicate(trial, base, prior)
                 sync(self.study._storage)
                 duplicates_in_a_row += 1
                 if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
@@ -214,79 +224,74 @@ class Campaign:
             try:
                 outcome = (self.screen(config, self) if self.screen else None) or self.evaluator.evaluate(config)
             except KeyboardInterrupt:
-                self._tell_interrupted(trial)
+                self._tell_interrupted(trial, base)
                 sync(self.study._storage)
                 self.interrupted = True
                 raise
             audit = self.screen.observe(outcome) if self.screen else None
-            frozen = self._tell(trial, outcome, {"audit": audit} if audit else {})
+            frozen = self._tell(trial, replace(base, audit=audit), outcome)
             sync(self.study._storage)     # durable before the next measurement starts
-            self.done[key] = frozen
+            rec = self._record(frozen)
+            self._learn(rec, frozen)
             busy = outcome.timing.get("build_s", 0.0) + outcome.timing.get("run_s", 0.0)
             self.overheads_s.append(time.perf_counter() - t_loop - busy)
             if on_trial:
-                on_trial(T.record(frozen, self.spec.objectives))
+                on_trial(rec)
         return self.finished()
 
     # --- telling Optuna ----------------------------------------------------------------
     def _worst_values(self) -> list[float] | None:
         """Placeholder values for an infeasible trial: the worst seen (constraints do the rest)."""
-        vals = [t.values for t in self.done.values()
-                if t.state == TrialState.COMPLETE and t.user_attrs.get("result", {}).get("status") == T.COMPLETE]
+        vals = [r.values for r in self.done.values() if r.status == TrialStatus.COMPLETE]
         if not vals:
             return None
         out = []
-        for i, o in enumerate(self.spec.objectives):
-            col = [v[i] for v in vals]
+        for o in self.spec.objectives:
+            col = [v[o.name] for v in vals]
             out.append(max(col) if o.direction == "minimize" else min(col))
         return out
 
-    def _tell(self, trial: optuna.Trial, outcome: Outcome, extra: dict[str, Any]) -> optuna.trial.FrozenTrial:
+    def _tell(self, trial: optuna.Trial, base: TrialRecord, outcome: Outcome) -> optuna.trial.FrozenTrial:
         m = outcome.measurement
-        result: dict[str, Any] = {
-            "metrics": dict(m.metrics), "samples_ms": list(m.samples_ms), "checksum": m.checksum,
-            "build_key": outcome.build_key, "timing": outcome.timing, "detail": m.detail[-2000:],
-            **outcome.extra, **extra,
-        }
+        # an outcome's extras fill the record's fields of that name (surrogate, measurement, ...);
+        # any other key is kept in `extra`, never dropped
+        named = {k: v for k, v in outcome.extra.items() if k in RECORD_FIELDS}
+        others = {k: v for k, v in outcome.extra.items() if k not in RECORD_FIELDS}
+        rec = replace(base, status=TrialStatus.COMPLETE, metrics=dict(m.metrics), samples_ms=tuple(m.samples_ms),
+                      checksum=m.checksum, build_key=outcome.build_key, timing=dict(outcome.timing),
+                      detail=m.detail[-2000:], lease=None, **named, extra={**base.extra, **others})
         if m.reason == FailureReason.PRUNED and outcome.values is not None:
             # told with the predicted values, so the sampler learns the region is poor
-            result.update(status=T.PRUNED, reason=str(m.reason))
-            trial.set_user_attr("result", result)
+            R.write(trial, replace(rec, status=TrialStatus.PRUNED, reason=FailureReason.PRUNED))
             # a predicted failure is told as infeasible, a predicted poor configuration as feasible
-            trial.set_constraint(CONSTRAINT, 1.0 if outcome.extra.get("predicted_failure") else 0.0)
+            predicted_failure = bool((rec.surrogate or {}).get("predicted_failure"))
+            trial.set_constraint(CONSTRAINT, 1.0 if predicted_failure else 0.0)
             return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
         if outcome.ok:
-            result["status"] = T.COMPLETE
-            trial.set_user_attr("result", result)
+            R.write(trial, rec)
             trial.set_constraint(CONSTRAINT, 0.0)
             return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
         reason = m.reason or FailureReason.CRASH
-        result["reason"] = str(reason)
         if reason == FailureReason.INFEASIBLE:
-            result["status"] = T.INFEASIBLE
             worst = self._worst_values()
-            trial.set_user_attr("result", result)
+            R.write(trial, replace(rec, status=TrialStatus.INFEASIBLE, reason=reason))
             trial.set_constraint(CONSTRAINT, float(max(1, len(outcome.violated))))
             if worst is not None:   # told through Optuna's constraint support
                 return self.study.tell(trial, worst)
             return self.study.tell(trial, state=TrialState.FAIL)
-        result["status"] = T.FAILED
-        trial.set_user_attr("result", result)
+        R.write(trial, replace(rec, status=TrialStatus.FAILED, reason=reason))
         return self.study.tell(trial, state=TrialState.FAIL)
 
-    def _tell_duplicate(self, trial: optuna.Trial, prior: optuna.trial.FrozenTrial) -> None:
-        result = dict(prior.user_attrs.get("result", {}))
-        status = T.RUNNING if prior.state == TrialState.RUNNING else result.get("status", T.FAILED)
-        result.update(status=T.DUPLICATE, duplicate_of=prior.number, prior_status=status)
-        trial.set_user_attr("result", result)
-        if prior.state == TrialState.COMPLETE and prior.values is not None:
-            for key, value in prior.constraints.items():
+    def _tell_duplicate(self, trial: optuna.Trial, base: TrialRecord, prior: TrialRecord) -> None:
+        R.write(trial, replace(base, status=TrialStatus.DUPLICATE, duplicate_of=prior.number, lease=None))
+        told = self._told.get(prior.config_key) if prior.status != TrialStatus.RUNNING else None
+        if told is not None and told.state == TrialState.COMPLETE and told.values is not None:
+            for key, value in told.constraints.items():
                 trial.set_constraint(key, value)
-            self.study.tell(trial, prior.values)
+            self.study.tell(trial, told.values)
         else:
             self.study.tell(trial, state=TrialState.FAIL)
 
-    def _tell_interrupted(self, trial: optuna.Trial) -> None:
-        trial.set_user_attr("result", {"status": T.INTERRUPTED, "detail": "stopped by the user"})
+    def _tell_interrupted(self, trial: optuna.Trial, base: TrialRecord) -> None:
+        R.write(trial, replace(base, status=TrialStatus.INTERRUPTED, detail="stopped by the user", lease=None))
         self.study.tell(trial, state=TrialState.FAIL)
-

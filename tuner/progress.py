@@ -8,7 +8,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from tuner import trials as T
+from tuner.result import TrialRecord, TrialStatus
 from tuner.objectives import Objective
 
 
@@ -21,7 +21,7 @@ class Progress:
 
     def __init__(self, total: int, initial: int, objectives: Sequence[Objective], enabled: bool = True) -> None:
         self.objectives = objectives
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[TrialStatus] = Counter()
         self.best: dict[str, float] = {}
         self.tty = enabled and sys.stderr.isatty()
         self.enabled = enabled
@@ -30,13 +30,13 @@ class Progress:
         self.bar = tqdm(total=total, initial=initial, unit="trial", dynamic_ncols=True,
                         file=sys.stderr) if self.tty else None
 
-    def seed(self, recs: Sequence[T.TrialRecord]) -> None:
+    def seed(self, recs: Sequence[TrialRecord]) -> None:
         for r in recs:
             self._count(r)
 
-    def _count(self, r: T.TrialRecord) -> None:
+    def _count(self, r: TrialRecord) -> None:
         self.counts[r.status] += 1
-        if r.status != T.COMPLETE:
+        if r.status != TrialStatus.COMPLETE:
             return
         for o in self.objectives:
             v = r.values.get(o.name)
@@ -49,20 +49,21 @@ class Progress:
     def line(self) -> str:
         c = self.counts
         best = " ".join(f"{o.name}={_fmt(self.best[o.name])}" for o in self.objectives if o.name in self.best)
-        return (f"ok {c[T.COMPLETE]} failed {c[T.FAILED]} infeasible {c[T.INFEASIBLE]}"
-                + (f" pruned {c[T.PRUNED]}" if c[T.PRUNED] else "")
-                + (f" dup {c[T.DUPLICATE]}" if c[T.DUPLICATE] else "")
+        S = TrialStatus
+        return (f"ok {c[S.COMPLETE]} failed {c[S.FAILED]} infeasible {c[S.INFEASIBLE]}"
+                + (f" pruned {c[S.PRUNED]}" if c[S.PRUNED] else "")
+                + (f" dup {c[S.DUPLICATE]}" if c[S.DUPLICATE] else "")
                 + (f" | best {best}" if best else ""))
 
-    def update(self, r: T.TrialRecord) -> None:
+    def update(self, r: TrialRecord) -> None:
         self._count(r)
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix_str(self.line(), refresh=True)
         elif self.enabled:
-            detailed = r.status in (T.INFEASIBLE, T.PRUNED) and r.detail
-            why = r.detail.splitlines()[0][:90] if detailed else r.reason
+            detailed = r.status in (TrialStatus.INFEASIBLE, TrialStatus.PRUNED) and r.detail
+            why = r.detail.splitlines()[0][:90] if detailed else (r.reason.value if r.reason else "")
             what = f"{r.status} ({why})" if why else r.status
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
             print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip()

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 from tuner import trials as T
+from tuner.result import TrialRecord, TrialStatus
 from tuner.pareto import default_reference, hypervolume, knee_index, pareto_front, trial_values
 from tuner.space import config_key
 from tuner.study import StudySpec
@@ -16,13 +17,13 @@ from tuner.study import StudySpec
 
 @dataclass(frozen=True)
 class Report:
-    records: list[T.TrialRecord]
-    verified: list[T.TrialRecord]
-    front: list[T.TrialRecord]
+    records: list[TrialRecord]
+    verified: list[TrialRecord]
+    front: list[TrialRecord]
     reference: list[float]
     hypervolume: float
-    knee: T.TrialRecord | None
-    baseline: T.TrialRecord | None
+    knee: TrialRecord | None
+    baseline: TrialRecord | None
 
     def summary(self) -> dict[str, Any]:
         return {"verified": len(self.verified), "front": len(self.front),
@@ -40,7 +41,7 @@ def baseline_key(spec: StudySpec) -> str | None:
 
 def build_report(spec: StudySpec, study: optuna.Study) -> Report:
     recs = T.records(study, spec.objectives)
-    verified = [r for r in recs if r.status == T.COMPLETE]
+    verified = [r for r in recs if r.status == TrialStatus.COMPLETE]
     front = pareto_front(verified, spec.objectives)
     directions = [o.direction for o in spec.objectives]
     if verified:
@@ -54,7 +55,7 @@ def build_report(spec: StudySpec, study: optuna.Study) -> Report:
     else:
         reference, hv, knee = [], 0.0, None
     bkey = baseline_key(spec)
-    baseline = next((r for r in verified if r.attrs.get("config_key") == bkey), None) if bkey else None
+    baseline = next((r for r in verified if r.config_key == bkey), None) if bkey else None
     return Report(recs, verified, front, reference, float(hv), knee, baseline)
 
 
@@ -75,12 +76,12 @@ def speedups(report: Report, spec: StudySpec) -> dict[str, float]:
     return out
 
 
-def concise(recs: list[T.TrialRecord], spec: StudySpec) -> list[T.TrialRecord]:
+def concise(recs: list[TrialRecord], spec: StudySpec) -> list[TrialRecord]:
     """The same records showing only knobs away from their defaults, for a readable table."""
     out = []
     for r in recs:
-        params = {k: v for k, v in r.params.items()
+        config = {k: v for k, v in r.config.items()
                   if k not in spec.space.knobs or v != spec.space.knobs[k].default}
-        out.append(replace(r, params=params))
+        out.append(replace(r, config=config))
     return out
 

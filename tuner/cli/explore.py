@@ -6,7 +6,9 @@ import argparse
 import sys
 import time
 
+from tuner import result as R
 from tuner import trials as T
+from tuner.result import TrialRecord, TrialStatus
 from tuner.campaign import Campaign, Options
 from tuner.cli.common import add_study, add_target, open_target, results_dir
 from tuner.errors import BadInput
@@ -14,6 +16,7 @@ from tuner.export import format_front, write_exports
 from tuner.progress import Progress
 from tuner.report import build_report, concise, speedups
 from tuner.samplers import NAMES, choose
+from tuner.space import config_key
 from tuner.study import load_study
 from tuner.surrogate import PruningPolicy
 
@@ -127,4 +130,5 @@ def campaign_baseline(campaign: Campaign) -> None:
         return
     config = spec.space.complete(spec.baseline)
     params = {k: spec.space.knobs[k].encode(v) for k, v in config.items()}
-    campaign.study.enqueue_trial(params, user_attrs={"baseline": True})
+    queued = TrialRecord(-1, TrialStatus.WAITING, config=config, config_key=config_key(config), baseline=True)
+    campaign.study.enqueue_trial(params, user_attrs=R.queued_attrs(queued))

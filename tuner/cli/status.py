@@ -7,6 +7,7 @@ import json
 import statistics
 
 from tuner import trials as T
+from tuner.result import TrialRecord, TrialStatus
 from tuner.campaign import open_study
 from tuner.cli.common import add_format, add_study, results_dir
 from tuner.errors import BadInput
@@ -31,9 +32,9 @@ def load_campaign(args: argparse.Namespace):
     return spec, study
 
 
-def timing_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
+def timing_summary(recs: list[TrialRecord]) -> dict[str, float]:
     """Median seconds per measured trial: build, run, and the engine's own overhead."""
-    measured = [r for r in recs if r.timing.get("total_s") and r.status in (T.COMPLETE, T.FAILED)]
+    measured = [r for r in recs if r.timing.get("total_s") and r.status.measured]
     if not measured:
         return {}
     build = [r.timing.get("build_s", 0.0) for r in measured]
@@ -44,10 +45,10 @@ def timing_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
             "evaluate_overhead_s": statistics.median(verify)}
 
 
-def surrogate_summary(recs: list[T.TrialRecord]) -> dict[str, float]:
+def surrogate_summary(recs: list[TrialRecord]) -> dict[str, float]:
     """Trials pruned, measurements saved, estimated time saved, audited false-prune rate."""
-    pruned = [r for r in recs if r.status == T.PRUNED]
-    audits = [r.attrs["audit"] for r in recs if isinstance(r.attrs.get("audit"), dict)]
+    pruned = [r for r in recs if r.status == TrialStatus.PRUNED]
+    audits = [r.audit for r in recs if r.audit]
     false = sum(1 for a in audits if a.get("false_prune"))
     t = timing_summary(recs)
     per_trial = t.get("build_s", 0.0) + t.get("run_s", 0.0)

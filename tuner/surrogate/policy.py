@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from optuna.trial import FrozenTrial, TrialState
 
-from tuner import trials as T
 from tuner.evaluate import Outcome
 from tuner.pareto import default_reference, hypervolume, nondominated_mask
 from tuner.records import FailureReason, Measurement
+from tuner.result import TrialRecord, TrialStatus
 from tuner.space import Config, config_key
 from tuner.study import StudySpec
 from tuner.surrogate.encode import Encoder
@@ -78,15 +77,17 @@ class PruningPolicy:
         self._pending_front: tuple[np.ndarray, np.ndarray] | None = None   # (front, reference)
 
     # --- the data the surrogate learns from: measured trials only ---------------------
-    def _measured(self, campaign: Any) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    def _measured(self, campaign: Any) -> tuple[list[TrialRecord], list[TrialRecord]]:
         ok, failed = [], []
-        for t in campaign.done.values():
-            status = t.user_attrs.get("result", {}).get("status")
-            if status == T.COMPLETE and t.state == TrialState.COMPLETE:
-                ok.append(t)
-            elif status in (T.FAILED, T.INFEASIBLE):   # the classifier learns both
-                failed.append(t)
+        for r in campaign.done.values():
+            if r.status == TrialStatus.COMPLETE:
+                ok.append(r)
+            elif r.status in (TrialStatus.FAILED, TrialStatus.INFEASIBLE):   # the classifier learns both
+                failed.append(r)
         return ok, failed
+
+    def _values(self, recs: list[TrialRecord]) -> np.ndarray:
+        return np.array([[r.values[o.name] for o in self.spec.objectives] for r in recs], dtype=float)
 
     def __call__(self, config: Config, campaign: Any) -> Outcome | None:
         t0 = time.perf_counter()
@@ -95,13 +96,13 @@ class PruningPolicy:
             return None
         n = len(ok) + len(failed)
         if self._fitted_on < 0 or n - self._fitted_on >= self.settings.refit_every:
-            X_ok = self.encoder.encode([t.user_attrs["config"] for t in ok])
-            X_all = self.encoder.encode([t.user_attrs["config"] for t in ok + failed])
+            X_ok = self.encoder.encode([dict(r.config) for r in ok])
+            X_all = self.encoder.encode([dict(r.config) for r in ok + failed])
             failed_mask = np.array([False] * len(ok) + [True] * len(failed))
-            self.model.fit(X_ok, np.array([t.values for t in ok], dtype=float), X_all, failed_mask)
+            self.model.fit(X_ok, self._values(ok), X_all, failed_mask)
             self._fitted_on = n
         pred = self.model.predict(self.encoder.encode([config])[0])
-        Y = _minimised(np.array([t.values for t in ok], dtype=float), self.directions)
+        Y = _minimised(self._values(ok), self.directions)
         front = Y[nondominated_mask(Y, ["minimize"] * Y.shape[1])]
         reference = default_reference(Y, ["minimize"] * Y.shape[1])
         optimistic = _minimised(pred.mean, self.directions) - self.kappa * pred.std
@@ -120,11 +121,11 @@ class PruningPolicy:
         surrogate = {"mean": pred.mean.tolist(), "std": pred.std.tolist(), "p_fail": pred.p_fail,
                      "optimistic": _minimised(optimistic, self.directions).tolist(),
                      "gain": added / base if base else 0.0, "kappa": self.kappa, "min_gain": self.min_gain,
-                     "why": why, "surrogate_s": cost}
+                     "why": why, "surrogate_s": cost, "predicted_failure": likely_fail and not poor}
         m = Measurement(metrics={}, reason=FailureReason.PRUNED, detail=why)
         return Outcome(config, m, values={o.name: float(v) for o, v in zip(self.spec.objectives, pred.mean)},
                        timing={"surrogate_s": cost},
-                       extra={"surrogate": surrogate, "predicted_failure": likely_fail and not poor})
+                       extra={"surrogate": surrogate})
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """After an audited candidate was measured: was pruning it wrong? Returns the audit record."""
