@@ -2,7 +2,7 @@
 
 Runs the same tiny campaign (the test suite's kernel.c on the `fast` target, a 41x41 int
 space, random sampler, surrogate off) in-process through the Campaign API against each
-backend, and prints the median and 90th percentile of `Campaign.overheads_s`: the loop time
+backend, and prints the median and 90th percentile of `OverheadMeter.overheads_s`: the loop time
 per measured trial minus build and run (asking, the storage reads that learn other
 workers' trials, telling, fsync). PostgreSQL is a throw-away local server (tests/pg_fixture.py;
 as root it runs as the `postgres` user), reached over TCP on 127.0.0.1.
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Lab  # noqa: E402  (the tests' tiny study library)
 
 from tuner.campaign import Campaign, Options  # noqa: E402
+from tuner.progress import OverheadMeter  # noqa: E402
 from tuner.study import load_study  # noqa: E402
 from tuner.targets import load_target, make_target  # noqa: E402
 
@@ -53,12 +54,13 @@ def run(lab: Lab, backend: str, url: str | None, trials: int) -> list[float]:
     out = lab.root / "results" / spec.name
     target = make_target(load_target(spec.target), out / "builds")
     try:
-        campaign = Campaign(spec, target, Options(trials, "random", 0, {}, url, out, False))
+        meter = OverheadMeter()
+        campaign = Campaign(spec, target, Options(trials, "random", 0, {}, url, out, False), observers=[meter])
         campaign.log = lambda msg: None
         campaign.run()
     finally:
         target.cleanup()
-    return campaign.overheads_s
+    return meter.overheads_s
 
 
 def main() -> None:

@@ -225,6 +225,37 @@ class Lab:
     def json(self, *args: Any) -> Any:
         return json.loads(self.ok(*args, "--format", "json").stdout)
 
+    def fork(self, *args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """`tune ARGS` in a forked child: the real CLI, real signals (a SIGKILL kills the child
+        only), without the half second of Python start-up and imports a subprocess costs.
+        returncode is negative for a signal, as with subprocess."""
+        out_path, err_path = self.root / ".fork.out", self.root / ".fork.err"
+        _preload()
+        pid = os.fork()
+        if pid == 0:                          # the child: never returns into pytest
+            code = 70
+            try:
+                with open(out_path, "wb") as o, open(err_path, "wb") as e:
+                    os.dup2(o.fileno(), 1)
+                    os.dup2(e.fileno(), 2)
+                sys.stdout = open(1, "w", closefd=False)
+                sys.stderr = open(2, "w", closefd=False)
+                os.chdir(self.root)
+                os.environ.clear()
+                os.environ.update({**self.env(), **(env or {})})
+                from tuner.cli.main import main
+                code = main([str(a) for a in args])
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return subprocess.CompletedProcess([*args], rc, out_path.read_text(), err_path.read_text())
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
         env["TUNE_LIBRARY"] = str(self.root)
@@ -233,7 +264,7 @@ class Lab:
     # --- reading a campaign back (in-process, read-only) ---------------------------------
     def records(self, study: Path) -> list:
         from tuner import trials as T
-        from tuner.campaign import open_study
+        from tuner.studystore import open_study
         from tuner.study import load_study
 
         spec = load_study(str(study))
@@ -242,6 +273,16 @@ class Lab:
 
     def journal(self, study: Path) -> Path:
         return self.root / "results" / study.stem / "journal.log"
+
+
+def _preload() -> None:
+    """Import what `tune` imports (every command, the surrogate) once, in the parent: forked
+    children then start in milliseconds."""
+    from tuner.cli.main import build_parser, quiet_optuna
+    import tuner.surrogate  # noqa: F401
+
+    build_parser()
+    quiet_optuna()
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -272,3 +313,42 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
     monkeypatch.setenv("TUNE_LIBRARY", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return Lab(tmp_path)
+
+
+# --- the replay target: recorded measurements, no compiler --------------------------------------
+def replay_metrics(x: int, y: int) -> dict[str, float]:
+    """What kernel.c reports for -DX=x -DY=y (cost minimised, gain maximised)."""
+    return {"cost": 3 * x + 5 * y + (x * y) % 4, "gain": x * x + 2 * y}
+
+
+def write_replay(lab: Lab, name: str, rows: list[dict[str, Any]], run_ms: float = 0) -> str:
+    """targets/NAME.toml replaying NAME.csv; each row: param.* columns, metric.* columns, and
+    optionally state/reason/detail. Returns the target name."""
+    import csv
+
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with open(lab.root / f"{name}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    (lab.root / "targets" / f"{name}.toml").write_text(
+        f'description = "tests: replay {name}.csv"\ndriver = "replay"\n'
+        f'[transport]\nsource = "../{name}.csv"\nrun_ms = {run_ms}\n')
+    return name
+
+
+def grid_rows(n: int = 20, fail: Any = None) -> list[dict[str, Any]]:
+    """Every (x, y) in [0, n)^2 with replay_metrics; `fail(x, y)` -> (reason, detail) or None."""
+    rows = []
+    for x in range(n):
+        for y in range(n):
+            row: dict[str, Any] = {"param.x": x, "param.y": y}
+            failure = fail(x, y) if fail else None
+            if failure:
+                row.update(state="failed", reason=failure[0], detail=failure[1])
+            else:
+                row.update({f"metric.{k}": v for k, v in replay_metrics(x, y).items()}, state="COMPLETE")
+            rows.append(row)
+    return rows

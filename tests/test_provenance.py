@@ -25,7 +25,7 @@ to = "cflag"
 def test_every_measured_trial_carries_its_build_and_run(lab):
     study = lab.study("prov", KNOBS)
     lab.ok("explore", study, "--trials", "3", "--seed", "1", "--no-progress", "--no-export")
-    from tuner.campaign import open_study
+    from tuner.studystore import open_study
     from tuner.study import load_study
 
     spec = load_study(str(study))

@@ -124,7 +124,9 @@ def test_a_journal_of_schema_1_reads_as_it_did(v1_study):
     assert T.counts(got) == {
         "finished": 9, "failures_by_reason": {"compile_error": 1, "infeasible": 1},
         "by_state": {"complete": 4, "duplicate": 2, "failed": 1, "infeasible": 1, "interrupted": 1,
-                     "pruned": 1, "running": 1, "waiting": 1}}
+                     "pruned": 1, "running": 1, "waiting": 1},
+        "most_common_failure": {"reason": "compile_error", "message": "cc: error: something", "trials": 1,
+                                "last_trial": 3}}
 
 
 def test_an_old_record_is_rewritten_in_the_new_schema_unchanged(v1_study):

@@ -135,7 +135,7 @@ def test_infeasible_configurations_are_recorded_and_never_built(lab):
     for line in runs:
         x, y = (int(v) for v in re.findall(r"[xy]=(\d+)", line))
         assert x + y <= 8, line
-    from tuner.campaign import open_study
+    from tuner.studystore import open_study
     from tuner.report import build_report
     spec = load_study(str(study))
     report = build_report(spec, open_study(spec, lab.root / "results" / "cons", None, create=False))

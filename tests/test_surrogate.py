@@ -3,12 +3,13 @@ and a campaign records pruned trials with their predictions."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from tuner.evaluate import Outcome
+from tuner.history import History
+from tuner.objectives import Objective
 from tuner.records import FailureReason, Measurement
 from tuner.result import TrialRecord, TrialStatus
 from tuner.space import config_key
@@ -49,20 +50,22 @@ def spec(lab):
     return load_study(str(lab.study("sg", KNOBS)))
 
 
-@pytest.fixture
-def campaign():
-    # the corners of the front (y = 0 at x = 0 and 9), and everything with y >= 3
-    points = [(0, 0), (9, 0)] + [(x, y) for x in range(10) for y in range(3, 10) if (x, y) != (4, 9)]
-    done = {}
+def history_of(points: list[tuple[int, int]]) -> History:
+    history = History([Objective("cost", "minimize", "", "cost"), Objective("gain", "maximize", "", "gain")])
     for i, (x, y) in enumerate(points):
-        r = measured(x, y, i)
-        done[r.config_key] = r
-    return SimpleNamespace(done=done)
+        history.add(measured(x, y, i))
+    return history
 
 
-def test_dominated_candidate_is_pruned_with_its_predictions(spec, campaign):
+@pytest.fixture
+def history():
+    # the corners of the front (y = 0 at x = 0 and 9), and everything with y >= 3
+    return history_of([(0, 0), (9, 0)] + [(x, y) for x in range(10) for y in range(3, 10) if (x, y) != (4, 9)])
+
+
+def test_dominated_candidate_is_pruned_with_its_predictions(spec, history):
     policy = PruningPolicy(spec, Settings(audit_rate=0.0), seed=0)
-    outcome = policy({"x": 4, "y": 9}, campaign)          # truly (13, -14): deep in the dominated region
+    outcome = policy({"x": 4, "y": 9}, history)          # truly (13, -14): deep in the dominated region
     assert outcome is not None, "a dominated candidate must be pruned"
     assert outcome.measurement.reason == FailureReason.PRUNED
     sg = outcome.extra["surrogate"]
@@ -71,36 +74,36 @@ def test_dominated_candidate_is_pruned_with_its_predictions(spec, campaign):
     assert abs(outcome.values["cost"] - 13) < 2.5        # the prediction is near the truth
 
 
-def test_promising_candidate_is_measured(spec, campaign):
+def test_promising_candidate_is_measured(spec, history):
     policy = PruningPolicy(spec, Settings(audit_rate=0.0), seed=0)
-    assert policy({"x": 4, "y": 0}, campaign) is None     # truly (4, -5): a new front point
+    assert policy({"x": 4, "y": 0}, history) is None     # truly (4, -5): a new front point
 
 
-def test_no_pruning_during_warm_up(spec, campaign):
-    few = dict(list(campaign.done.items())[:5])
+def test_no_pruning_during_warm_up(spec, history):
+    few = history_of([(0, 0), (9, 0), (1, 3), (2, 3), (3, 3)])
     policy = PruningPolicy(spec, Settings(audit_rate=0.0, warmup=16), seed=0)
-    assert policy({"x": 4, "y": 9}, SimpleNamespace(done=few)) is None
+    assert policy({"x": 4, "y": 9}, few) is None
 
 
-def test_audits_measure_would_be_pruned_candidates_and_tighten(spec, campaign):
+def test_audits_measure_would_be_pruned_candidates_and_tighten(spec, history):
     policy = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0)
     config = {"x": 4, "y": 9}
-    assert policy(config, campaign) is None               # audited: measured anyway
+    assert policy(config, history) is None               # audited: measured anyway
     audit = policy.observe(Outcome(config, Measurement(), values=dict(zip(["cost", "gain"], objectives(4, 9)))))
     assert audit == {"false_prune": False, "audits": 1, "false_prunes": 0, "kappa": Settings().kappa,
                      "min_gain": Settings().min_gain}
     # an audited candidate that turns out to extend the front is a false prune; enough of them tighten
     kappa = policy.kappa
     for _ in range(4):
-        assert policy(config, campaign) is None
+        assert policy(config, history) is None
         audit = policy.observe(Outcome(config, Measurement(), values={"cost": -5.0, "gain": 5.0}))
         assert audit["false_prune"] is True
     assert policy.kappa > kappa and policy.min_gain < Settings().min_gain
 
 
-def test_outcomes_of_other_configurations_are_not_audits(spec, campaign):
+def test_outcomes_of_other_configurations_are_not_audits(spec, history):
     policy = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0)
-    policy({"x": 4, "y": 9}, campaign)
+    policy({"x": 4, "y": 9}, history)
     other = Outcome({"x": 1, "y": 1}, Measurement(), values={"cost": 2.0, "gain": -9.0})
     assert policy.observe(other) is None
 

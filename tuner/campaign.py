@@ -1,36 +1,51 @@
-"""The campaign: Optuna's ask-and-tell loop around build-run-measure.
+"""The campaign: ask -> screen(history) -> evaluate -> tell, until N trials have finished.
 
-Each finished trial is told (and so written to storage) before the next one starts, so a
-crash, Ctrl-C or kill -9 loses nothing already measured. Running the same command again
-continues the same study up to the same total; trials that a dead process left RUNNING are
-marked failed ("interrupted") and their configurations are retried.
+Each trial's result is told (and so durable in the storage) before the next one starts, so a
+crash, Ctrl-C or kill -9 loses nothing already measured. Running the same command again continues
+the same study up to the same total. The loop only sequences the steps; each decision lives in
+its own module:
+
+  * which configurations run before the sampler's (baseline, retries): `tuner.proposals`;
+  * who runs which trial, leases, dead workers, Optuna's internals: `tuner.studystore`;
+  * what the study knows (dedup, the surrogate's data): `tuner.history`;
+  * what an outcome means (status, told values, constraints): `tuner.outcomes`;
+  * the record stored: `tuner.result`; progress and overhead printing: `tuner.progress`.
+
+Extension points: `Evaluate` (anything with `evaluate(config) -> Outcome`: repeated or
+interleaved measurement wraps the Evaluator), `Screen` (the surrogate), `observers` (called
+after every told trial), `Proposals.sources` (seeded points).
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
+import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.exceptions import UpdateFinishedTrialError
 
+from tuner import faultpoint
 from tuner import result as R
-from tuner.result import TrialRecord, TrialStatus
+from tuner.errors import MachineFault, RunFailure
 from tuner.evaluate import Evaluator, Outcome
-from tuner.records import FailureReason
-from tuner.samplers import CONSTRAINT, make_sampler
+from tuner.history import History, Told
+from tuner.outcomes import Verdict, duplicate, find_duplicate, interrupted, judge
+from tuner.proposals import Proposal, Proposals
+from tuner.result import TrialRecord, TrialStatus
+from tuner.samplers import make_sampler
 from tuner.space import Config, config_key
-from tuner.storage import open_storage, sync
 from tuner.study import StudySpec
+from tuner.studystore import StudyStore, worker_id
 from tuner.targets import Target
 
 MAX_DUPLICATES_IN_A_ROW = 200
-RECORD_FIELDS = {f.name for f in fields(TrialRecord)} - {"number", "status", "extra", "version"}
+SYSTEMATIC_AFTER = 5          # this many measured trials in a row failing alike stop the campaign
+STDERR_TAIL_LINES = 15
+WAIT_S = 1.0        # between looks while other workers measure the last trials
 
 
 @dataclass
@@ -44,176 +59,124 @@ class Options:
     progress: bool = True
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+class Evaluate(Protocol):
+    """Builds, runs and measures one configuration (`tuner.evaluate.Evaluator`, or a wrapper)."""
 
-
-def _alive(worker: str) -> bool:
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname():
-        return True          # another machine's worker: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def open_study(spec: StudySpec, results_dir: Path, storage_url: str | None,
-               sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
-    storage = open_storage(results_dir, storage_url)
-    directions = [o.direction for o in spec.objectives]
-    if create:
-        return optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
-                                   directions=directions, load_if_exists=True)
-    return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
+    def evaluate(self, config: Config) -> Outcome: ...
 
 
 class Screen(Protocol):
     """Decides, before building, whether a candidate is worth measuring (the surrogate)."""
 
-    def __call__(self, config: Config, campaign: "Campaign") -> Outcome | None:
+    def __call__(self, config: Config, history: History) -> Outcome | None:
         """An Outcome to record instead of measuring, or None to measure."""
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """Called with every evaluated outcome; returns an audit record to store, if any."""
 
 
+@dataclass(frozen=True)
+class TrialTold:
+    """What observers hear after each trial this process told."""
+
+    record: TrialRecord
+    finished: int           # trials finished in the study now, every worker's
+    elapsed_s: float        # this trial in the loop, from the look before `ask` to `tell`
+
+
+Observer = Callable[[TrialTold], None]
+
+
+class SystematicFailure(RunFailure):
+    """Every configuration fails the same way: the study or the machine is broken, not the
+    configurations (a missing library, a wrong compiler). Stops the campaign, exit 1."""
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number` in a campaign seeded with `seed`: a resumed or shared
+    campaign continues the search instead of replaying the proposals it already made."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 class Campaign:
-    def __init__(self, spec: StudySpec, target: Target, options: Options,
-                 screen: Screen | None = None) -> None:
+    def __init__(self, spec: StudySpec, target: Target, options: Options, screen: Screen | None = None,
+                 evaluator: Evaluate | None = None, observers: Sequence[Observer] = ()) -> None:
         self.spec = spec
         self.target = target
         self.options = options
-        self.evaluator = Evaluator(spec, target, options.results_dir)
+        self.evaluator = evaluator or Evaluator(spec, target, options.results_dir)
         sampler = make_sampler(options.sampler, spec.space, options.seed, len(spec.objectives))
-        self.study = open_study(spec, options.results_dir, options.storage_url, sampler)
-        self.screen = screen     # the surrogate's hook: an Outcome to record instead of measuring
-        self.done: dict[str, TrialRecord] = {}          # config_key -> its first finished record
-        self._told: dict[str, optuna.trial.FrozenTrial] = {}   # config_key -> that trial (for duplicates)
-        self.interrupted = False
-        self.workers: set[str] = set()       # worker ids seen in the study (by _tally)
-        self._near_end = True
-        self._in_flight: dict[str, TrialRecord] = {}
-        self.overheads_s: list[float] = []   # per measured trial: loop time minus build and run
+        self.store = StudyStore.open(spec, options.results_dir, options.storage_url, sampler)
+        self.study = self.store.study
+        self.screen = screen
+        self.history = History(spec.objectives)
+        self.proposals = Proposals(spec.space, spec.baseline, options.pins)
+        self.observers: list[Observer] = list(observers)
+        self.told_here: list[TrialRecord] = []      # trials this process told, in order
         self.log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
 
-    # --- resume ----------------------------------------------------------------------
-    def recover(self) -> int:
-        """Fail what dead workers left RUNNING; requeue interrupted configurations. Returns how many."""
-        storage = self.study._storage
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            rec = self._record(t)
-            if not _alive(rec.worker):
-                R.write_to_storage(storage, t._trial_id, replace(rec, status=TrialStatus.INTERRUPTED,
-                                                                 detail="its process died"))
-                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        trials = self.study.get_trials(deepcopy=False)
-        recs = [self._record(t) for t in trials]
-        for t, rec in zip(trials, recs):
-            if rec.finished and rec.config_key:
-                self._learn(rec, t)
-        pending = {r.config_key for r in recs if r.status == TrialStatus.WAITING}
-        # no retry beyond the budget: another worker may have finished the campaign meanwhile
-        room = self.options.trials - self.finished() - len(pending)
-        requeued = 0
-        for t, rec in zip(trials, recs):
-            key = rec.config_key
-            if (rec.status == TrialStatus.INTERRUPTED and key
-                    and key not in self.done and key not in pending and requeued < room):
-                queued = TrialRecord(-1, TrialStatus.WAITING, config_key=key, retry_of=t.number)
-                self.study.enqueue_trial(t.params, user_attrs=R.queued_attrs(queued))
-                pending.add(key)
-                requeued += 1
-        return requeued
+    def _sampler_for(self) -> Callable[[int], optuna.samplers.BaseSampler] | None:
+        """A fresh sampler seeded per trial number when the campaign is seeded (none for grid:
+        its order is fixed by the seed, and it skips the points already visited)."""
+        o = self.options
+        if o.seed is None or o.sampler == "grid":
+            return None
+        return lambda number: make_sampler(o.sampler, self.spec.space, trial_seed(o.seed, number),
+                                           len(self.spec.objectives))
 
-    def _record(self, t: optuna.trial.FrozenTrial) -> TrialRecord:
-        return TrialRecord.from_trial(t, self.spec.objectives)
-
-    def _learn(self, rec: TrialRecord, t: optuna.trial.FrozenTrial) -> None:
-        """Remember a finished configuration (the first trial that finished it)."""
-        if rec.status != TrialStatus.DUPLICATE and rec.config_key not in self.done:
-            self.done[rec.config_key] = rec
-            self._told[rec.config_key] = t
-
+    # --- reading the study -------------------------------------------------------------------
     def finished(self) -> int:
-        """Trials finished in the whole study (every worker's), learning their configurations too,
-        so that workers sharing a storage do not measure one configuration twice."""
-        return self._tally()[0]
+        """Trials finished in the whole study (every worker's)."""
+        self.store.look(self.history)
+        return self.history.finished
 
-    def _tally(self) -> tuple[int, list[TrialRecord]]:
-        """One look at the storage: how many trials finished (as `finished`), and the trials that
-        live workers are measuring now (another machine's worker counts as live)."""
-        n = 0
-        running = []
-        self.workers = {worker_id()}
-        for t in self.study.get_trials(deepcopy=False,
-                                       states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
-            rec = self._record(t)
-            self.workers.add(rec.worker)
-            if t.state == TrialState.RUNNING:
-                if _alive(rec.worker):
-                    running.append(rec)
-                continue
-            if rec.finished:
-                n += 1
-                if rec.config_key:
-                    self._learn(rec, t)
-        return n, running
+    def records(self) -> list[TrialRecord]:
+        return list(self.history.records())
 
-    def _claim(self, trial: optuna.Trial) -> dict[str, TrialRecord] | None:
-        """Whether the trial just asked still fits the budget, other workers' included: of the
-        trials running now, the ones asked first (lower storage id) have the budget first.
-        Returns what the others are measuring (by config_key), or None: then the trial is told
-        as not needed ("interrupted", no configuration: nothing to retry) and the caller stops.
-
-        A check before `ask` alone lets two workers that look at once both take the last
-        trial; this look after `ask` sees both, and exactly one of them backs off. It costs a
-        second storage read, so it is done only near the end of the budget: within one trial
-        per worker seen (and one more for a newcomer) of it."""
-        if not self._near_end:
-            return self._in_flight      # as seen just before `ask`
-        n, running = self._tally()
-        ahead = [r for r in running if r.number < trial.number]
-        if n + len(ahead) + 1 <= self.options.trials:
-            return {r.config_key: r for r in running if r.number != trial.number and r.config_key}
-        R.write(trial, TrialRecord(trial.number, TrialStatus.INTERRUPTED, worker=worker_id(),
-                                   detail="not needed: other workers' trials complete the budget"))
-        self.study.tell(trial, state=TrialState.FAIL)
-        sync(self.study._storage)
-        return None
-
-    # --- the loop ----------------------------------------------------------------------
-    def run(self, on_trial: Callable[[TrialRecord], None] | None = None) -> int:
-        """Run until `options.trials` trials have finished. Returns the number finished now."""
-        self.recover()
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until `options.trials` trials have finished. Returns the number finished."""
+        budget = self.options.trials
         duplicates_in_a_row = 0
+        sampler_for = self._sampler_for()
+        waiting = False
         while True:
-            t_loop = time.perf_counter()
-            n, running = self._tally()
-            if n >= self.options.trials:
+            t0 = time.perf_counter()
+            look = self.store.look(self.history)
+            if look.dead:                    # dead workers' trials: interrupted, retried below
+                self.store.recover(look.dead)
+                continue
+            n, running = self.history.finished, look.running
+            if n >= budget:
                 break
-            if n + len(running) >= self.options.trials:
-                self.log(f"stopping: {n} trials finished and other workers are measuring the last "
-                         f"{self.options.trials - n}")
-                break
-            self._near_end = n + len(running) + len(self.workers) + 1 >= self.options.trials
-            self._in_flight = {r.config_key: r for r in running if r.config_key}
-            trial = self.study.ask()
-            in_flight = self._claim(trial)
-            if in_flight is None:
-                self.log("stopping: other workers took the last trials")
-                break
+            if n + len(running) >= budget:
+                # wait for them: they finish, or their lease runs out and the trial comes back
+                # here as interrupted, so this command still ends at exactly N
+                if not waiting:
+                    self.log(f"waiting: {n} trials finished and other workers are measuring the last {budget - n}")
+                    waiting = True
+                time.sleep(WAIT_S)
+                continue
+            waiting = False
+            proposal = self.proposals.next(self.history)
+            near_end = n + len(running) + len({r.worker for r in running}) + 2 >= budget
+            trial, base, fixed = self._ask(proposal, sampler_for)
+            faultpoint.hit("ask")
+            if (near_end or fixed) and not self._claim(trial, base, fixed):
+                if near_end:
+                    self.log("stopping: other workers took the last trials")
+                    break
+                continue
             config = self.spec.space.sample(trial, self.options.pins)
+            faultpoint.hit("sample")
             key = config_key(config)
-            base = replace(R.pending(trial), config=config, config_key=key).running(worker_id())
-            R.write(trial, base)
-            prior = self.done.get(key) or in_flight.get(key)
-            if prior is not None:      # measured, or being measured by another worker
-                self._tell_duplicate(trial, base, prior)
-                sync(self.study._storage)
+            if not fixed or key != base.config_key:
+                base = replace(base, config=config, config_key=key)
+                self.store.write(trial, base)        # what others must not measure meanwhile
+            faultpoint.hit("record")
+            prior = find_duplicate(key, self.history, trial.number)
+            if prior is not None:          # measured, or being measured by another worker
+                self._tell(trial, duplicate(base, prior, self.history), t0)
                 duplicates_in_a_row += 1
                 if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                     self.log(f"stopping: the sampler proposed {duplicates_in_a_row} already-measured "
@@ -221,77 +184,97 @@ class Campaign:
                     break
                 continue
             duplicates_in_a_row = 0
-            try:
-                outcome = (self.screen(config, self) if self.screen else None) or self.evaluator.evaluate(config)
-            except KeyboardInterrupt:
-                self._tell_interrupted(trial, base)
-                sync(self.study._storage)
-                self.interrupted = True
-                raise
+            outcome = self._evaluate(trial, base, config)
             audit = self.screen.observe(outcome) if self.screen else None
-            frozen = self._tell(trial, replace(base, audit=audit), outcome)
-            sync(self.study._storage)     # durable before the next measurement starts
-            rec = self._record(frozen)
-            self._learn(rec, frozen)
-            busy = outcome.timing.get("build_s", 0.0) + outcome.timing.get("run_s", 0.0)
-            self.overheads_s.append(time.perf_counter() - t_loop - busy)
-            if on_trial:
-                on_trial(rec)
-        return self.finished()
+            rec = self._tell(trial, judge(outcome, replace(base, audit=audit), self.history), t0)
+            if rec is not None and rec.measured:
+                self._check_systematic(rec)
+        return self.history.finished
 
-    # --- telling Optuna ----------------------------------------------------------------
-    def _worst_values(self) -> list[float] | None:
-        """Placeholder values for an infeasible trial: the worst seen (constraints do the rest)."""
-        vals = [r.values for r in self.done.values() if r.status == TrialStatus.COMPLETE]
-        if not vals:
-            return None
-        out = []
-        for o in self.spec.objectives:
-            col = [v[o.name] for v in vals]
-            out.append(max(col) if o.direction == "minimize" else min(col))
-        return out
-
-    def _tell(self, trial: optuna.Trial, base: TrialRecord, outcome: Outcome) -> optuna.trial.FrozenTrial:
-        m = outcome.measurement
-        # an outcome's extras fill the record's fields of that name (surrogate, measurement, ...);
-        # any other key is kept in `extra`, never dropped
-        named = {k: v for k, v in outcome.extra.items() if k in RECORD_FIELDS}
-        others = {k: v for k, v in outcome.extra.items() if k not in RECORD_FIELDS}
-        rec = replace(base, status=TrialStatus.COMPLETE, metrics=dict(m.metrics), samples_ms=tuple(m.samples_ms),
-                      checksum=m.checksum, build_key=outcome.build_key, timing=dict(outcome.timing),
-                      detail=m.detail[-2000:], lease=None, **named, extra={**base.extra, **others})
-        if m.reason == FailureReason.PRUNED and outcome.values is not None:
-            # told with the predicted values, so the sampler learns the region is poor
-            R.write(trial, replace(rec, status=TrialStatus.PRUNED, reason=FailureReason.PRUNED))
-            # a predicted failure is told as infeasible, a predicted poor configuration as feasible
-            predicted_failure = bool((rec.surrogate or {}).get("predicted_failure"))
-            trial.set_constraint(CONSTRAINT, 1.0 if predicted_failure else 0.0)
-            return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
-        if outcome.ok:
-            R.write(trial, rec)
-            trial.set_constraint(CONSTRAINT, 0.0)
-            return self.study.tell(trial, [outcome.values[o.name] for o in self.spec.objectives])
-        reason = m.reason or FailureReason.CRASH
-        if reason == FailureReason.INFEASIBLE:
-            worst = self._worst_values()
-            R.write(trial, replace(rec, status=TrialStatus.INFEASIBLE, reason=reason))
-            trial.set_constraint(CONSTRAINT, float(max(1, len(outcome.violated))))
-            if worst is not None:   # told through Optuna's constraint support
-                return self.study.tell(trial, worst)
-            return self.study.tell(trial, state=TrialState.FAIL)
-        R.write(trial, replace(rec, status=TrialStatus.FAILED, reason=reason))
-        return self.study.tell(trial, state=TrialState.FAIL)
-
-    def _tell_duplicate(self, trial: optuna.Trial, base: TrialRecord, prior: TrialRecord) -> None:
-        R.write(trial, replace(base, status=TrialStatus.DUPLICATE, duplicate_of=prior.number, lease=None))
-        told = self._told.get(prior.config_key) if prior.status != TrialStatus.RUNNING else None
-        if told is not None and told.state == TrialState.COMPLETE and told.values is not None:
-            for key, value in told.constraints.items():
-                trial.set_constraint(key, value)
-            self.study.tell(trial, told.values)
+    def _ask(self, proposal: Proposal | None,
+             sampler_for: Callable[[int], optuna.samplers.BaseSampler] | None
+             ) -> tuple[optuna.Trial, TrialRecord, bool]:
+        """A new leased trial: the proposal's configuration fixed, or left to the sampler.
+        Returns (trial, its record so far, whether its configuration is fixed)."""
+        if proposal is None:
+            trial = self.store.ask(TrialRecord(-1, TrialStatus.RUNNING), sampler_for=sampler_for)
         else:
-            self.study.tell(trial, state=TrialState.FAIL)
+            params, dists = proposal.params(self.spec.space, self.options.pins)
+            trial = self.store.ask(proposal.record, params, dists, sampler_for=sampler_for)
+        base = R.pending(trial)
+        fixed = proposal is not None and base.config_key == proposal.record.config_key
+        return trial, base, fixed
 
-    def _tell_interrupted(self, trial: optuna.Trial, base: TrialRecord) -> None:
-        R.write(trial, replace(base, status=TrialStatus.INTERRUPTED, detail="stopped by the user", lease=None))
-        self.study.tell(trial, state=TrialState.FAIL)
+    def _claim(self, trial: optuna.Trial, base: TrialRecord, fixed: bool) -> bool:
+        """A second look, after `ask`: near the end of the budget, whether this trial still fits
+        (of the trials running now, the ones asked first have the budget first); for a fixed
+        configuration, whether another worker took the same one at the same time. Two workers
+        that look at once both see each other here, and exactly one backs off: its trial is
+        told interrupted without a configuration (nothing to retry)."""
+        look = self.store.look(self.history)
+        others = [r for r in look.running if r.number != trial.number]
+        ahead = [r for r in others if r.number < trial.number]
+        fits = self.history.finished + len(ahead) + 1 <= self.options.trials
+        taken = fixed and (base.config_key in self.history.done
+                           or any(r.config_key == base.config_key for r in ahead))
+        if fits and not taken:
+            return True
+        why = ("not needed: other workers' trials complete the budget" if not fits
+               else "not needed: another worker took the same configuration")
+        self.store.tell(trial, interrupted(base, why, keep_config=False).record, None)
+        return False
+
+    def _evaluate(self, trial: optuna.Trial, base: TrialRecord, config: Config) -> Outcome:
+        """Screen, then build, run and measure, holding the lease; a stop is recorded first."""
+        try:
+            with self.store.beat(trial, base):
+                faultpoint.hit("evaluate")
+                screened = self.screen(config, self.history) if self.screen else None
+                return screened or self.evaluator.evaluate(config)
+        except KeyboardInterrupt:
+            self.store.tell(trial, interrupted(base, "stopped by the user").record, None)
+            raise
+        except MachineFault as e:     # the machine, not the configuration: retried later
+            self.store.tell(trial, interrupted(base, f"machine fault: {e}").record, None)
+            raise
+
+    def _tell(self, trial: optuna.Trial, verdict: Verdict, t0: float) -> TrialRecord | None:
+        """Store and tell a verdict (durable on return), learn it, tell the observers."""
+        try:
+            frozen = self.store.tell(trial, verdict.record, verdict.values, verdict.constraints)
+        except UpdateFinishedTrialError:
+            # another worker judged this one dead (its lease ran out) and took it back
+            self.log(f"trial {trial.number}: taken over by another worker (lease expired); result dropped")
+            return None
+        faultpoint.hit("told")
+        rec = replace(verdict.record, number=frozen.number)
+        self.history.add(rec, Told(verdict.values, verdict.constraints))
+        self.told_here.append(rec)
+        told = TrialTold(rec, self.history.finished, time.perf_counter() - t0)
+        for observe in self.observers:
+            observe(told)
+        return rec
+
+    # --- a broken study or machine ---------------------------------------------------------------
+    def _check_systematic(self, rec: TrialRecord) -> None:
+        """Stop when the baseline fails, or the first SYSTEMATIC_AFTER trials this run measured
+        all failed for the same reason: spending the rest of the budget would show nothing."""
+        if rec.baseline and rec.status == TrialStatus.FAILED:
+            raise SystematicFailure(f"the baseline (trial {rec.number}) failed: {rec.reason}"
+                                    + _tail(rec.detail))
+        measured = [r for r in self.told_here if r.measured]
+        if len(measured) != SYSTEMATIC_AFTER:
+            return
+        reasons = {(r.status, r.reason) for r in measured}
+        if len(reasons) == 1 and rec.status == TrialStatus.FAILED:
+            raise SystematicFailure(f"the first {SYSTEMATIC_AFTER} measured trials all failed: {rec.reason}"
+                                    f" (trials {', '.join(str(r.number) for r in measured)})" + _tail(rec.detail))
+
+
+def _tail(detail: str) -> str:
+    lines = [ln for ln in detail.strip().splitlines() if ln.strip()][-STDERR_TAIL_LINES:]
+    return ("; the last one's output ends with:\n  " + "\n  ".join(lines)) if lines else ""
+
+
+__all__ = ["Campaign", "Evaluate", "Observer", "Options", "Screen", "SystematicFailure", "TrialTold",
+           "trial_seed", "worker_id"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tuner import faultpoint
 from tuner.measure import launches
 from tuner.records import Build, FailureReason, Measurement, Rendering
 from tuner.space import Config
@@ -41,12 +42,18 @@ class Outcome:
         return self.measurement.reason
 
 
+def bind_target(study: StudySpec, target: Target) -> None:
+    """The constants a space takes from its target (`cores`), before anything is checked or
+    sampled: conditions and constraints may use them. The one place that sets them."""
+    study.space.constants["cores"] = target.cores()
+
+
 class Evaluator:
     def __init__(self, study: StudySpec, target: Target, results_dir: Path) -> None:
         self.study = study
         self.target = target
         self.space = study.space
-        self.space.constants["cores"] = target.cores()
+        bind_target(study, target)
         self._ref_file = results_dir / "references.json"
         self._refs: dict[str, dict[str, Any]] = self._load_refs()
         # the run's provenance record (tuner.provenance.run_provenance), set by whoever stores
@@ -68,12 +75,14 @@ class Evaluator:
         rendering = self.space.render(config)
         verify = self.study.program.verify
         built = self.target.build(self.study.program, rendering)
+        faultpoint.hit("built")
         if isinstance(built, Measurement):
             return Outcome(config, built, timing={"build_s": built.metrics.get("build_s", 0.0),
                                                   "total_s": time.perf_counter() - t0})
         t_run = time.perf_counter()
         m = self.target.run(built, self.study.program, rendering, want_output=verify.mode == "rtol")
         run_s = time.perf_counter() - t_run
+        faultpoint.hit("ran")
         if m.ok and verify.mode != "none":
             m = self._verify(m, built, rendering)
         values = None

@@ -24,7 +24,8 @@ from typing import Any, Sequence, TypeVar
 
 import numpy as np
 
-DIRECTIONS = ("minimize", "maximize")
+from tuner.objectives import DIRECTIONS, sign
+
 REFERENCE_MARGIN = 0.10  # default_reference: worst value plus 10% of the observed range
 _BLOCK_ELEMENTS = 2_000_000  # nondominated_mask: comparisons held in memory at once
 
@@ -36,7 +37,7 @@ def _signs(directions: Sequence[str]) -> np.ndarray:
     bad = [d for d in directions if d not in DIRECTIONS]
     if bad:
         raise ValueError(f"unknown direction(s) {bad}; expected one of {DIRECTIONS}")
-    return np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    return np.array([sign(d) for d in directions])
 
 
 def _as_loss(values: Any, directions: Sequence[str]) -> np.ndarray:

@@ -1,19 +1,47 @@
-"""A progress line: finished, failed and infeasible trials, and the best of each objective."""
+"""What a running campaign shows: a progress line per trial, and the engine's own overhead.
+
+`Progress` is a campaign observer (`Campaign(observers=[progress])`): it hears every trial this
+process told, with the study's finished count (every worker's, so a resumed or shared campaign
+counts right) and the trial's wall time in the loop, from which the engine overhead (all but
+build and run) is taken.
+"""
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from tuner.result import TrialRecord, TrialStatus
 from tuner.objectives import Objective
+from tuner.result import TrialRecord, TrialStatus
 
 
 def _fmt(v: float) -> str:
     return f"{v:.4g}"
+
+
+class OverheadMeter:
+    """A campaign observer that keeps the engine's overhead per measured trial: its wall time in
+    the loop minus build and run (sampling, storage, deduplication, the surrogate)."""
+
+    def __init__(self) -> None:
+        self.overheads_s: list[float] = []
+
+    def __call__(self, told: Any) -> None:
+        r = told.record
+        if r.status.measured:
+            busy = r.timing.get("build_s", 0.0) + r.timing.get("run_s", 0.0)
+            self.overheads_s.append(max(told.elapsed_s - busy, 0.0))
+
+    def summary(self) -> str | None:
+        """The median, as a line to print; None before any measured trial."""
+        if not self.overheads_s:
+            return None
+        return ("engine overhead per trial (all but build and run): "
+                f"median {statistics.median(self.overheads_s) * 1e3:.1f} ms")
 
 
 class Progress:
@@ -27,6 +55,7 @@ class Progress:
         self.enabled = enabled
         self.done = initial
         self.total = total
+        self.meter = OverheadMeter()
         self.bar = tqdm(total=total, initial=initial, unit="trial", dynamic_ncols=True,
                         file=sys.stderr) if self.tty else None
 
@@ -43,31 +72,40 @@ class Progress:
             if v is None:
                 continue
             cur = self.best.get(o.name)
-            if cur is None or (v < cur if o.direction == "minimize" else v > cur):
+            if cur is None or o.better(v, cur):
                 self.best[o.name] = v
 
     def line(self) -> str:
         c = self.counts
-        best = " ".join(f"{o.name}={_fmt(self.best[o.name])}" for o in self.objectives if o.name in self.best)
         S = TrialStatus
+        best = " ".join(f"{o.name}={_fmt(self.best[o.name])}" for o in self.objectives if o.name in self.best)
         return (f"ok {c[S.COMPLETE]} failed {c[S.FAILED]} infeasible {c[S.INFEASIBLE]}"
                 + (f" pruned {c[S.PRUNED]}" if c[S.PRUNED] else "")
                 + (f" dup {c[S.DUPLICATE]}" if c[S.DUPLICATE] else "")
                 + (f" | best {best}" if best else ""))
 
-    def update(self, r: TrialRecord) -> None:
+    def __call__(self, told: Any) -> None:
+        """The campaign observer: `told` is a tuner.campaign.TrialTold."""
+        self.meter(told)
+        self.update(told.record, told.finished)
+
+    def update(self, r: TrialRecord, finished: int | None = None) -> None:
         self._count(r)
-        self.done += 1
+        step = (finished - self.done) if finished is not None else 1
+        self.done += step
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(step)
             self.bar.set_postfix_str(self.line(), refresh=True)
         elif self.enabled:
             detailed = r.status in (TrialStatus.INFEASIBLE, TrialStatus.PRUNED) and r.detail
             why = r.detail.splitlines()[0][:90] if detailed else (r.reason.value if r.reason else "")
-            what = f"{r.status} ({why})" if why else r.status
+            what = f"{r.status} ({why})" if why else str(r.status)
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
             print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip()
                   + f"  ({self.line()})", file=sys.stderr)
+
+    def overhead(self) -> str | None:
+        return self.meter.summary()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -69,10 +69,10 @@ def speedups(report: Report, spec: StudySpec) -> dict[str, float]:
         vals = [r.values[o.name] for r in report.verified if o.name in r.values]
         if base is None or not vals:
             continue
-        best = min(vals) if o.direction == "minimize" else max(vals)
+        best = o.best(vals)
         if best <= 0 or base <= 0:      # a ratio means nothing across zero or signs
             continue
-        out[o.name] = (base / best) if o.direction == "minimize" else (best / base)
+        out[o.name] = (base / best) ** o.sign      # > 1: better than the baseline
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Callable
 
 import optuna
-from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from tuner.errors import BadInput
+from tuner.knobs import dist as D
 from tuner.space import SearchSpace
 
 CONSTRAINT = "violation"   # the campaign sets it on every trial with Trial.set_constraint
@@ -17,11 +17,7 @@ def _grid(space: SearchSpace) -> dict[str, list]:
     grid: dict[str, list] = {}
     size = 1
     for knob in space.knobs.values():
-        dist = knob.distribution()
-        if isinstance(dist, CategoricalDistribution):
-            grid[knob.name] = list(dist.choices)
-        elif isinstance(dist, IntDistribution):
-            grid[knob.name] = list(range(dist.low, dist.high + 1, dist.step))
+        grid[knob.name] = D.values(knob.distribution())
         size *= len(grid[knob.name])
         if size > 10**6:
             raise BadInput("the grid has more than a million points; use another sampler", space.file, "--sampler")

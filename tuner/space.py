@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import optuna
-from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from tuner.errors import BadInput
 from tuner.expr import Expr, ExprError
 from tuner.knobs import Knob
+from tuner.knobs import dist as D
 from tuner.records import Rendering
 
 Config = dict[str, Any]
@@ -32,14 +32,6 @@ class Constraint:
 
     def violated(self, env: Mapping[str, Any]) -> bool:
         return not bool(self.expr(env))
-
-
-def suggest(trial: optuna.trial.BaseTrial, name: str, dist: Any) -> Any:
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    raise TypeError(f"unsupported distribution {dist!r}")
 
 
 def config_key(config: Mapping[str, Any]) -> str:
@@ -95,7 +87,7 @@ class SearchSpace:
             if knob.name in pins:
                 config[knob.name] = pins[knob.name]
             else:
-                config[knob.name] = knob.decode(suggest(trial, knob.name, knob.distribution()))
+                config[knob.name] = knob.decode(D.suggest(trial, knob.name, knob.distribution()))
         return config
 
     def complete(self, partial: Mapping[str, Any]) -> Config:
@@ -154,10 +146,7 @@ class SearchSpace:
                 if pins and knob.name in pins:
                     config[knob.name] = pins[knob.name]
                     continue
-                dist = knob.distribution()
-                raw = (rng.choice(dist.choices) if isinstance(dist, CategoricalDistribution)
-                       else rng.randrange(dist.low, dist.high + 1, dist.step))
-                config[knob.name] = knob.decode(raw)
+                config[knob.name] = knob.decode(D.draw(knob.distribution(), rng))
             violated = self.violations(config)
             if not violated:
                 return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.storages.journal._file import get_lock_file
 
 from tuner.errors import BadInput
+
+# A worker proves it is alive every HEARTBEAT_S while it measures (Optuna's heartbeat on a
+# database, a renewed lease on a journal); one silent for GRACE_S is dead, and any other worker
+# takes its trial back (tuner/studystore.py). $TUNE_HEARTBEAT_S changes both (tests use 1 s).
+def heartbeat_s() -> int:
+    text = os.environ.get("TUNE_HEARTBEAT_S", "")
+    return max(1, int(text)) if text.isdigit() else 30
+
+
+def grace_s() -> int:
+    return 4 * heartbeat_s()
 
 
 class TrialDurableBackend(JournalFileBackend):
@@ -107,7 +119,10 @@ def _rdb(url: str, tries: int = 5) -> BaseStorage:
 
     for attempt in range(tries):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+            with warnings.catch_warnings():      # heartbeat_interval is "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
+                                                  heartbeat_interval=heartbeat_s(), grace_period=grace_s())
         except (IntegrityError, ProgrammingError):
             if attempt == tries - 1:
                 raise

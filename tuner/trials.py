@@ -28,7 +28,34 @@ def counts(recs: Sequence[TrialRecord]) -> dict[str, Any]:
     reasons = Counter(r.reason.value for r in recs
                       if r.status in (TrialStatus.FAILED, TrialStatus.INFEASIBLE) and r.reason)
     return {"finished": sum(r.finished for r in recs), "by_state": dict(sorted(by_state.items())),
-            "failures_by_reason": dict(sorted(reasons.items()))}
+            "failures_by_reason": dict(sorted(reasons.items())),
+            "most_common_failure": most_common_failure(recs)}
+
+
+def failure_message(detail: str) -> str:
+    """The line of a failure's output that says what went wrong: the last one naming an error,
+    else the last non-empty one (compilers and linkers end with a summary line)."""
+    lines = [ln.strip() for ln in detail.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "error" in ln.lower() or "fatal" in ln.lower():
+            return ln[:300]
+    return lines[-1][:300] if lines else ""
+
+
+def most_common_failure(recs: Sequence[TrialRecord]) -> dict[str, Any] | None:
+    """The failure seen most often (reason and message), how many trials, and the latest one:
+    when every trial fails alike, this line is what to fix."""
+    seen: Counter[tuple[str, str]] = Counter()
+    last: dict[tuple[str, str], int] = {}
+    for r in recs:
+        if r.status == TrialStatus.FAILED:
+            key = (r.reason.value if r.reason else "", failure_message(r.detail))
+            seen[key] += 1
+            last[key] = r.number
+    if not seen:
+        return None
+    (reason, message), n = seen.most_common(1)[0]
+    return {"reason": reason, "message": message, "trials": n, "last_trial": last[(reason, message)]}
 
 
 def dataframe(recs: Sequence[TrialRecord], objectives: Sequence[Objective]) -> pd.DataFrame:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tuner import engine
 from tuner.errors import BadInput, RunFailure
-from tuner.study import StudySpec, load_study
+from tuner.study import StudySpec
 from tuner.targets import Target, load_target, make_target
 
 
@@ -29,7 +30,7 @@ def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...], default: st
 
 
 def results_dir(args: argparse.Namespace, spec: StudySpec) -> Path:
-    return Path(args.results) / spec.name
+    return engine.results_dir(args.results, spec)
 
 
 def _overrides(items: list[str]) -> dict[str, object]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tuner.cli.common import add_format, add_study, add_target, open_target, results_dir
-from tuner.cli.status import load_campaign
+from tuner.engine import load_campaign
 from tuner.evaluate import Evaluator
 from tuner.pareto import nondominated_mask
 from tuner.report import build_report
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     report = build_report(spec, study)
     points = list(report.front)
     if report.baseline is not None and all(p.number != report.baseline.number for p in points):

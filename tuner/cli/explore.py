@@ -6,9 +6,8 @@ import argparse
 import sys
 import time
 
-from tuner import result as R
+from tuner import engine
 from tuner import trials as T
-from tuner.result import TrialRecord, TrialStatus
 from tuner.campaign import Campaign, Options
 from tuner.cli.common import add_study, add_target, open_target, results_dir
 from tuner.errors import BadInput
@@ -16,9 +15,7 @@ from tuner.export import format_front, write_exports
 from tuner.progress import Progress
 from tuner.report import build_report, concise, speedups
 from tuner.samplers import NAMES, choose
-from tuner.space import config_key
 from tuner.study import load_study
-from tuner.surrogate import PruningPolicy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,13 +42,12 @@ def run(args: argparse.Namespace) -> int:
     sampler, why = choose(args.sampler or spec.sampler, spec.space, trials)
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
-    spec.space.constants["cores"] = target.cores()
-    spec.space.check_satisfiable(pins)
-    screen = PruningPolicy(spec, seed=args.seed) if args.surrogate == "on" else None
-    campaign = Campaign(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
-                                              not args.no_progress), screen)
-    if not pins:
-        campaign_baseline(campaign)
+    screen = None
+    if args.surrogate == "on":
+        from tuner.surrogate import PruningPolicy     # scikit-learn: a second of imports, when used
+        screen = PruningPolicy(spec, seed=args.seed)
+    campaign = engine.start(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
+                                                  not args.no_progress), screen)
     record_provenance(campaign, sampler, args.seed, screen)
     before = campaign.finished()
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
@@ -61,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if before:
         say(f"resuming: {before} of {trials} trials already finished")
     progress = Progress(trials, min(before, trials), spec.objectives, not args.no_progress)
-    progress.seed(T.records(campaign.study, spec.objectives))
+    progress.seed(campaign.records())
+    campaign.observers.append(progress)
     t0 = time.perf_counter()
     try:
-        campaign.run(on_trial=progress.update)
+        campaign.run()
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted: {campaign.finished()} trials finished and stored; run the same command to resume",
@@ -75,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
         target.cleanup()
     elapsed = time.perf_counter() - t0
     report = build_report(spec, campaign.study)
-    if campaign.overheads_s:
-        o = sorted(campaign.overheads_s)[len(campaign.overheads_s) // 2]
-        say(f"engine overhead per trial (all but build and run): median {o * 1e3:.1f} ms")
+    overhead = progress.overhead()
+    if overhead:
+        say(overhead)
     print(f"\n{spec.name}: {campaign.finished()} trials finished ({len(report.verified)} verified) "
           f"in {elapsed:.1f}s this run")
     if not report.front:
@@ -122,13 +119,3 @@ def record_provenance(campaign: Campaign, sampler: str, seed: int | None, screen
     provenance.store_run(campaign.study, run)
     campaign.evaluator.provenance = run
 
-
-def campaign_baseline(campaign: Campaign) -> None:
-    """A new study measures its baseline first, so every front has a point of comparison."""
-    spec = campaign.spec
-    if not spec.baseline or campaign.study.get_trials(deepcopy=False):
-        return
-    config = spec.space.complete(spec.baseline)
-    params = {k: spec.space.knobs[k].encode(v) for k, v in config.items()}
-    queued = TrialRecord(-1, TrialStatus.WAITING, config=config, config_key=config_key(config), baseline=True)
-    campaign.study.enqueue_trial(params, user_attrs=R.queued_attrs(queued))

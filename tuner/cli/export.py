@@ -10,7 +10,7 @@ from pathlib import Path
 from tuner.artifact.importance import EVALUATORS
 from tuner.artifact.table import MAX_KNOBS
 from tuner.cli.common import add_study, results_dir
-from tuner.cli.status import load_campaign
+from tuner.engine import load_campaign
 from tuner.report import build_report
 
 
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuner.artifact.bundle import write_bundle
 
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     report = build_report(spec, study)
     out = Path(args.out) if args.out else results_dir(args, spec) / "export"
     for f in write_bundle(out, spec, study, report, columns=args.columns, evaluator=args.importance,

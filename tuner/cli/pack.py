@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from tuner.cli.common import add_study, results_dir
-from tuner.cli.status import load_campaign
+from tuner.engine import load_campaign
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuner.artifact.pack import pack
 
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     out = Path(args.out or f"{spec.name}.tune.tar.gz")
     targets = list(dict.fromkeys([spec.target, *spec.compatible_targets]))
     manifest = pack(spec, study, results_dir(args, spec), out, targets, args.storage)

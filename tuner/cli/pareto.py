@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tuner.cli.common import add_format, add_study
-from tuner.cli.status import load_campaign
+from tuner.engine import load_campaign
 from tuner.export import FORMATS, format_front
 from tuner.report import build_report, concise
 
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     report = build_report(spec, study)
     front = concise(report.front, spec) if args.format == "table" else report.front
     print(format_front(front, spec.objectives, args.format))

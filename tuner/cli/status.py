@@ -8,28 +8,13 @@ import statistics
 
 from tuner import trials as T
 from tuner.result import TrialRecord, TrialStatus
-from tuner.campaign import open_study
-from tuner.cli.common import add_format, add_study, results_dir
-from tuner.errors import BadInput
-from tuner.storage import storage_exists
-from tuner.study import load_study
+from tuner.cli.common import add_format, add_study
+from tuner.engine import load_campaign
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study(p)
     add_format(p, ("table", "json"), "table")
-
-
-def load_campaign(args: argparse.Namespace):
-    spec = load_study(args.study)
-    out = results_dir(args, spec)
-    if not storage_exists(out, args.storage):
-        raise BadInput(f"no campaign yet for '{spec.name}' in {out} (run `tune explore {spec.name}`)")
-    try:
-        study = open_study(spec, out, args.storage, create=False)
-    except KeyError:
-        raise BadInput(f"no study '{spec.name}' in the storage") from None
-    return spec, study
 
 
 def timing_summary(recs: list[TrialRecord]) -> dict[str, float]:
@@ -60,7 +45,7 @@ def surrogate_summary(recs: list[TrialRecord]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     recs = T.records(study, spec.objectives)
     doc = T.counts(recs)
     doc["study"] = spec.name
@@ -76,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         print("failures by reason:")
         for reason, n in doc["failures_by_reason"].items():
             print(f"  {reason:<14} {n}")
+    common = doc["most_common_failure"]
+    if common:
+        print(f"most common failure ({common['trials']} trials, {common['reason']}, last in trial "
+              f"{common['last_trial']}): {common['message'] or '(no output)'}")
     sg = doc["surrogate"]
     if sg["pruned"] or sg["audits"]:
         rate = "n/a" if sg["false_prune_rate"] is None else f"{sg['false_prune_rate']:.0%}"

@@ -11,9 +11,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution
 
 from tuner.errors import BadInput
+from tuner.knobs import dist as D
 from tuner.expr import Expr, ExprError
 from tuner.records import Rendering
 
@@ -87,7 +88,7 @@ class Knob(ABC):
         """The domain in one short line, for `tune spaces STUDY`."""
 
     def fallback_default(self) -> Any:
-        return self.decode(_first(self.distribution()))
+        return self.decode(D.nth(self.distribution(), 0))
 
     def contains(self, value: Any) -> bool:
         try:
@@ -126,10 +127,3 @@ class Knob(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.domain()})"
 
-
-def _first(dist: BaseDistribution) -> Any:
-    if isinstance(dist, CategoricalDistribution):
-        return dist.choices[0]
-    if isinstance(dist, IntDistribution):
-        return dist.low
-    raise TypeError(dist)

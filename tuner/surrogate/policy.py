@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from tuner.evaluate import Outcome
+from tuner.objectives import sign
 from tuner.pareto import default_reference, hypervolume, nondominated_mask
 from tuner.records import FailureReason, Measurement
-from tuner.result import TrialRecord, TrialStatus
+from tuner.history import History
+from tuner.result import TrialRecord
 from tuner.space import Config, config_key
 from tuner.study import StudySpec
 from tuner.surrogate.encode import Encoder
@@ -47,8 +49,7 @@ class Settings:
 
 
 def _minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    return values * sign
+    return values * np.array([sign(d) for d in directions])
 
 
 def gain(front: np.ndarray, point: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -77,21 +78,14 @@ class PruningPolicy:
         self._pending_front: tuple[np.ndarray, np.ndarray] | None = None   # (front, reference)
 
     # --- the data the surrogate learns from: measured trials only ---------------------
-    def _measured(self, campaign: Any) -> tuple[list[TrialRecord], list[TrialRecord]]:
-        ok, failed = [], []
-        for r in campaign.done.values():
-            if r.status == TrialStatus.COMPLETE:
-                ok.append(r)
-            elif r.status in (TrialStatus.FAILED, TrialStatus.INFEASIBLE):   # the classifier learns both
-                failed.append(r)
-        return ok, failed
-
     def _values(self, recs: list[TrialRecord]) -> np.ndarray:
         return np.array([[r.values[o.name] for o in self.spec.objectives] for r in recs], dtype=float)
 
-    def __call__(self, config: Config, campaign: Any) -> Outcome | None:
+    def __call__(self, config: Config, history: History) -> Outcome | None:
         t0 = time.perf_counter()
-        ok, failed = self._measured(campaign)
+        # learns from one trial per configuration: verified ones, and failed or infeasible ones
+        # (the classifier learns both)
+        ok, failed = history.complete(), history.failures()
         if len(ok) < self.settings.warmup:
             return None
         n = len(ok) + len(failed)

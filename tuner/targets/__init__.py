@@ -17,6 +17,7 @@ DRIVERS: dict[str, str] = {
     "qemu": "tuner.targets.qemu:QemuTarget",
     "ssh": "tuner.targets.ssh:SshTarget",
     "android": "tuner.targets.android:AndroidTarget",
+    "replay": "tuner.targets.replay:ReplayTarget",
 }
 
 

@@ -28,10 +28,10 @@ import json
 from typing import Any, Callable, Iterable, Iterator
 
 import optuna
-from optuna.distributions import (BaseDistribution, CategoricalDistribution, IntDistribution,
-                                  distribution_to_json, json_to_distribution)
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 
 from tuner.knobs import Knob, make_knob
+from tuner.knobs import dist as D
 from tuner.knobs.base import DESTINATIONS
 from tuner.records import Rendering
 
@@ -87,24 +87,13 @@ def example_knobs(kind: str) -> list[tuple[str, Knob]]:
 # --- helpers ------------------------------------------------------------------------------
 def raw_values(dist: BaseDistribution, limit: int = MAX_VALUES) -> list[Any]:
     """Sampler values of `dist`: all of them, or `limit` spread evenly (both ends included)."""
-    if isinstance(dist, CategoricalDistribution):
-        pool: list[Any] = list(dist.choices)
-        n = len(pool)
-        return pool if n <= limit else [pool[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
-    if isinstance(dist, IntDistribution):
-        count = (dist.high - dist.low) // dist.step + 1
-        if count <= limit:
-            return list(range(dist.low, dist.high + 1, dist.step))
-        idx = sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
-        return [dist.low + k * dist.step for k in idx]
-    raise AssertionError(f"unsupported distribution {dist!r}")
+    return D.spread(dist, limit)
 
 
 def all_values(knob: Knob, limit: int = 100_000) -> list[Any] | None:
     """Every knob value, or None when the domain is too large to list."""
     dist = knob.distribution()
-    size = (len(dist.choices) if isinstance(dist, CategoricalDistribution)
-            else (dist.high - dist.low) // dist.step + 1)
+    size = D.size(dist)
     if size > limit:
         return None
     return [knob.decode(r) for r in raw_values(dist, limit=size)]
@@ -155,16 +144,17 @@ def _text(value: Any) -> str:
 def check_distribution_is_optuna(knob: Knob) -> None:
     dist = knob.distribution()
     assert isinstance(dist, BaseDistribution), f"distribution() gave {dist!r}, not an Optuna distribution"
-    assert isinstance(dist, (CategoricalDistribution, IntDistribution)), \
-        f"the search space can only ask for categorical or int distributions, not {type(dist).__name__}"
+    try:
+        D.size(dist)
+    except TypeError as e:
+        raise AssertionError(f"the search space cannot ask for it: {e}") from None
     assert dist == knob.distribution(), "distribution() differs between calls (Optuna rejects that)"
     assert json_to_distribution(distribution_to_json(dist)) == dist, "the distribution does not survive JSON"
     # a real ask: the value Optuna hands back decodes into the domain
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    from tuner.space import suggest
     for _ in range(3):
         trial = study.ask()
-        value = knob.decode(suggest(trial, knob.name, dist))
+        value = knob.decode(D.suggest(trial, knob.name, dist))
         assert knob.contains(value), f"a sampled value {value!r} is outside the domain"
         study.tell(trial, 0.0)
 
@@ -187,13 +177,12 @@ def check_roundtrip(knob: Knob) -> None:
         assert _same(knob.coerce(_text(value)), value), \
             f"{where}: its text {_text(value)!r} coerces to {knob.coerce(_text(value))!r}"
     # an enqueued (pinned, baseline) configuration comes back from Optuna as the same value
-    from tuner.space import suggest
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for raw in {0: raws[0], 1: raws[-1], 2: raws[len(raws) // 2]}.values():
         value = knob.decode(raw)
         study.enqueue_trial({knob.name: knob.encode(value)})
         trial = study.ask()
-        back = knob.decode(suggest(trial, knob.name, dist))
+        back = knob.decode(D.suggest(trial, knob.name, dist))
         study.tell(trial, 0.0)
         assert _same(back, value), f"enqueued {value!r}, Optuna gave back {back!r}"
 

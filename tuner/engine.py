@@ -1,0 +1,50 @@
+"""Starting and opening campaigns: the engine decisions the command line used to make.
+
+`tune explore` (and scripts, benchmarks, tests) start a campaign with `start`; every other
+command reads one with `load_campaign`. What belongs here and not in the CLI: checking that the
+constraints can be met (with the target's core count bound into the space first, by the
+Evaluator), and finding a study's storage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import optuna
+
+from tuner.campaign import Campaign, Observer, Options, Screen
+from tuner.errors import BadInput
+from tuner.evaluate import Evaluator
+from tuner.storage import storage_exists
+from tuner.study import StudySpec, load_study
+from tuner.studystore import open_study
+from tuner.targets import Target
+
+
+def results_dir(results_root: Path | str, spec: StudySpec) -> Path:
+    """Where a study's journal, builds and exports live: RESULTS/STUDY."""
+    return Path(results_root) / spec.name
+
+
+def start(spec: StudySpec, target: Target, options: Options, screen: Screen | None = None,
+          observers: Sequence[Observer] = ()) -> Campaign:
+    """A campaign ready to run (or resume). Bad input is refused before any storage is created."""
+    evaluator = Evaluator(spec, target, options.results_dir)     # binds the target's cores first
+    spec.space.check_satisfiable(options.pins)
+    return Campaign(spec, target, options, screen, evaluator, observers)
+
+
+def load_campaign(study: str, results_root: Path | str, storage_url: str | None) -> tuple[StudySpec, optuna.Study]:
+    """An existing campaign, read-only: its study spec and its Optuna study."""
+    spec = load_study(study)
+    out = results_dir(results_root, spec)
+    if not storage_exists(out, storage_url):
+        raise BadInput(f"no campaign yet for '{spec.name}' in {out} (run `tune explore {spec.name}`)")
+    try:
+        return spec, open_study(spec, out, storage_url, create=False)
+    except KeyError:
+        raise BadInput(f"no study '{spec.name}' in the storage") from None
+
+
+__all__ = ["load_campaign", "results_dir", "start"]
