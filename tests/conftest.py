@@ -32,6 +32,8 @@ from typing import Any, Sequence
 
 import pytest
 
+pytest_plugins = ["ci_skips"]      # tests/ci_skips.py: the fast subset, skips CI refuses
+
 KERNEL_C = r"""
 #include "tune_harness.h"
 #ifndef MODE
@@ -352,3 +354,4 @@ def grid_rows(n: int = 20, fail: Any = None) -> list[dict[str, Any]]:
                 row.update({f"metric.{k}": v for k, v in replay_metrics(x, y).items()}, state="COMPLETE")
             rows.append(row)
     return rows
+

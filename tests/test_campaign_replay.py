@@ -113,6 +113,7 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_exactly_n(replay, ste
         assert not retries and not cut[0].config_key, "a trial without a stored configuration is not retried"
 
 
+@pytest.mark.slow
 def test_a_dead_worker_on_another_machine_is_recovered_after_its_lease(replay):
     """Journal: a worker on 'another machine' dies mid-trial; a worker here waits out the lease
     (4 heartbeats) and takes the trial back, then finishes exactly N."""
@@ -156,6 +157,7 @@ def test_a_live_worker_on_another_machine_is_waited_for_not_taken_over(replay):
     assert [r.status for r in recs] == [TrialStatus.COMPLETE] and recs[0].worker.startswith("elsewhere:")
 
 
+@pytest.mark.slow
 def test_the_same_configuration_is_not_measured_by_two_workers(replay):
     """Three workers at once on one journal: exactly N finished, no configuration measured twice."""
     import subprocess
@@ -231,3 +233,61 @@ def test_a_journal_of_schema_1_resumes(lab):
     by_number = {r.number: r for r in recs}
     assert by_number[10].status == TrialStatus.INTERRUPTED and by_number[11].status.finished
     assert any(r.retry_of == 9 and r.finished for r in recs)
+
+
+def test_a_machine_fault_stops_the_campaign_and_its_trial_is_retried(replay, monkeypatch):
+    """A full disk during a build (MachineFault, raised by the target) is not the configuration's
+    fault: the trial is recorded interrupted, the campaign stops with one line naming the path
+    (exit 1), the journal stays loadable, and the next run measures that configuration."""
+    from tuner.errors import MachineFault
+    from tuner.targets.replay import ReplayTarget
+
+    study = replay.study("full", XY, target="rp")
+    calls = {"n": 0}
+    real_run = ReplayTarget.run
+
+    def run(self, *args, **kwargs):
+        calls["n"] += not kwargs.get("reference")
+        if calls["n"] == 3:
+            raise MachineFault("No space left on device", replay.root / "results" / "full" / "builds")
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayTarget, "run", run)       # inherited by the forked `tune`
+    proc = explore(replay, study, 6)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[-1] == f"tune: failed: {replay.root}/results/full/builds: No space left on device"
+    recs = replay.records(study)
+    [cut] = [r for r in recs if r.status == TrialStatus.INTERRUPTED]
+    assert "No space left on device" in cut.detail and cut.config_key
+    assert T.counts(recs)["finished"] == 2 and not T.counts(recs)["failures_by_reason"]
+    monkeypatch.setattr(ReplayTarget, "run", real_run)
+    again = explore(replay, study, 6)
+    assert again.returncode == 0, again.stderr
+    recs = replay.records(study)
+    assert T.counts(recs)["finished"] == 6
+    assert [r.config for r in recs if r.retry_of == cut.number] == [cut.config]
+
+
+def test_ctrl_c_records_the_trial_interrupted_and_a_rerun_retries_it(replay, monkeypatch):
+    from tuner.targets.replay import ReplayTarget
+
+    study = replay.study("ctrlc", XY, target="rp")
+    calls = {"n": 0}
+    real_run = ReplayTarget.run
+
+    def run(self, *args, **kwargs):
+        calls["n"] += not kwargs.get("reference")
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayTarget, "run", run)
+    proc = explore(replay, study, 4)
+    assert proc.returncode == 130 and "run the same command to resume" in proc.stderr
+    [cut] = [r for r in replay.records(study) if r.status == TrialStatus.INTERRUPTED]
+    assert cut.detail == "stopped by the user"
+    monkeypatch.setattr(ReplayTarget, "run", real_run)
+    assert explore(replay, study, 4).returncode == 0
+    recs = replay.records(study)
+    assert T.counts(recs)["finished"] == 4 and [r.retry_of for r in recs if r.retry_of is not None] == [cut.number]

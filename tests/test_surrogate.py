@@ -3,10 +3,12 @@ and a campaign records pruned trials with their predictions."""
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
 
+from conftest import grid_rows, write_replay
 from tuner.evaluate import Outcome
 from tuner.history import History
 from tuner.objectives import Objective
@@ -16,6 +18,8 @@ from tuner.space import config_key
 from tuner.study import load_study
 from tuner.surrogate import PruningPolicy, Settings
 from tuner.surrogate.encode import Encoder
+
+pytestmark = pytest.mark.fast
 
 KNOBS = """
 [knobs.x]
@@ -132,10 +136,12 @@ when = "x > 4"
 
 
 def test_campaign_records_pruned_trials(lab):
-    """End to end: a real campaign with the surrogate prunes, and status reports it."""
-    study = lab.study("sgrun", KNOBS)
-    proc = lab.ok("explore", study, "--trials", "40", "--seed", "1", "--sampler", "random", "--no-export")
-    status = lab.json("status", study)
+    """End to end (on recorded measurements): a campaign with the surrogate prunes, records the
+    predictions, and status reports it."""
+    study = lab.study("sgrun", KNOBS, target=write_replay(lab, "rp", grid_rows(10)))
+    proc = lab.fork("explore", study, "--trials", "40", "--seed", "1", "--sampler", "random", "--no-export")
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(lab.fork("status", study, "--format", "json").stdout)
     sg = status["surrogate"]
     assert status["finished"] == 40
     assert sg["pruned"] == status["by_state"].get("pruned", 0)
@@ -143,5 +149,5 @@ def test_campaign_records_pruned_trials(lab):
     pruned = [r for r in lab.records(study) if r.status == TrialStatus.PRUNED]
     assert all(r.surrogate and r.surrogate["why"] for r in pruned)
     assert not any(r.metrics for r in pruned), "a pruned trial was not measured"
-    pareto = lab.json("pareto", study)
+    pareto = json.loads(lab.fork("pareto", study, "--format", "json").stdout)
     assert {p["trial"] for p in pareto}.isdisjoint({r.number for r in pruned})

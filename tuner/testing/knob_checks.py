@@ -289,6 +289,24 @@ def yield_checks(knob: Knob) -> Iterator[tuple[str, Callable[[], None], str | No
         yield check.__name__, functools.partial(check, knob), expected.get(check.__name__)
 
 
+def run_over(check: Callable[[Knob], None], knobs: Iterable[tuple[str, Knob]]) -> list[str]:
+    """Run one check on every (id, knob); the failures, each naming its knob. A knob whose kind
+    declares the check in `expected_failed_checks` must fail it (like a strict xfail)."""
+    failures = []
+    for ident, knob in knobs:
+        xfail = (getattr(type(knob), "expected_failed_checks", {}) or {}).get(check.__name__)
+        try:
+            check(knob)
+        except Exception as e:          # an AssertionError, or a crash of the knob's code
+            if not xfail:
+                what = "" if isinstance(e, AssertionError) else f"{type(e).__name__}: "
+                failures.append(f"{check.__name__}[{ident}]: {what}{e}")
+            continue
+        if xfail:
+            failures.append(f"{check.__name__}[{ident}]: passed, but its kind expects it to fail ({xfail})")
+    return failures
+
+
 def parametrize_with_checks(knobs: Iterable[tuple[str, Knob]]):
     """A pytest.mark.parametrize over every check of every (id, knob): ids `check_x[id]`."""
     import pytest
@@ -302,4 +320,4 @@ def parametrize_with_checks(knobs: Iterable[tuple[str, Knob]]):
 
 
 __all__ = ["CHECKS", "EXAMPLE_TABLES", "example_knobs", "out_of_domain_values", "parametrize_with_checks",
-           "raw_values", "yield_checks"] + [c.__name__ for c in CHECKS]
+           "raw_values", "run_over", "yield_checks"] + [c.__name__ for c in CHECKS]
