@@ -7,7 +7,7 @@ Both sides tune ``C = A @ B`` (float32, M=N=K=--size) for LLVM on this CPU:
 * **tune/TPE**: a plain Optuna ``TPESampler`` ask/tell loop over the knobs (and
   ``[[constraints]]``, a broken one counting as an infeasible trial) of
   ``search_spaces/tvm-matmul.toml`` (ordinal knobs as an index, so TPE sees the order),
-  each trial calling ``tuner.tvm_matmul.measure`` in-process (build, numpy check, time).
+  each trial calling ``measure`` of programs/tvm_matmul/tvm_matmul.py in-process (build, numpy check, time).
 * **MetaSchedule**: ``tvm.s_tir.meta_schedule.tune_tir`` with ``max_trials_global=N`` on the
   same PrimFunc, target ``{"kind": "llvm", "mcpu": <host>, "num-cores": 2}``, default
   evolutionary search with the XGBoost cost model (needs ``psutil`` and ``xgboost``).
@@ -37,7 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuner import tvm_matmul as tm  # noqa: E402
+from tuner.library import program_module  # noqa: E402
+
+tm = program_module("tvm_matmul/tvm_matmul.py")
 
 STUDY = ROOT / "search_spaces" / "tvm-matmul.toml"
 RETIME = tm.Options(timing=tm.Timing(number=1, repeat=20, min_repeat_ms=50))

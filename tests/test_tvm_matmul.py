@@ -1,4 +1,4 @@
-"""The TVM TensorIR matmul (`tuner.tvm_matmul`, the optional ``tvm`` extra).
+"""The TVM TensorIR matmul (`programs/tvm_matmul/tvm_matmul.py`, the optional ``tvm`` extra).
 
 Small shapes and few timing repetitions keep the whole file well under a minute.
 """
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tuner import tvm_matmul as tm
+from tuner.library import program_module
+
+tm = program_module("tvm_matmul/tvm_matmul.py")
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = tm.Shape(64, 48, 32)
@@ -188,7 +190,7 @@ def test_timing_differs_between_configurations():
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuner.tvm_matmul", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, str(ROOT / "programs" / "tvm_matmul" / "tvm_matmul.py"), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -1,18 +1,32 @@
-"""Where studies, targets, objectives and programs are found.
+"""Where studies, targets, objectives, knob includes and programs are found.
 
-The built-in library sits beside the package (an editable install, or a source checkout).
-A user's own files come first: each directory in $TUNE_LIBRARY (colon-separated), then
-the working directory, so a user extends or overrides a component without editing tune.
+The built-in library is the source tree's search_spaces/, targets/, objectives/ and programs/
+(a checkout or an editable install), or their copy inside the installed package,
+tuner/_library/ (a wheel or a plain `pip install .`; setup.py copies them there). A user's own
+files come first: each directory in $TUNE_LIBRARY (colon-separated), then the working
+directory, so a user extends or overrides a component without editing tune.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from tuner.errors import BadInput
 
-BUILTIN_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _builtin_root() -> Path:
+    packaged = Path(__file__).resolve().parent / "_library"      # installed from a wheel
+    if (packaged / "search_spaces").is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent                # a source checkout
+
+
+BUILTIN_ROOT = _builtin_root()
 KINDS = {"study": "search_spaces", "target": "targets", "objective": "objectives"}
 
 
@@ -49,6 +63,36 @@ def names(kind: str) -> list[str]:
         if folder.is_dir():
             found.update(p.stem for p in folder.glob("*.toml"))
     return sorted(found)
+
+
+def find_include(rel: str, study_file: Path) -> Path:
+    """A knob file a study includes (`include = ["knobs/gcc.toml"]`): beside the study first,
+    then in search_spaces/ of each library root, so a study anywhere can include the built-in
+    knob files. A path found nowhere is returned as given, for the caller to report."""
+    local = (study_file.parent / rel).resolve()
+    if local.is_file() or Path(rel).is_absolute():
+        return local
+    for root in roots():
+        path = root / KINDS["study"] / rel
+        if path.is_file():
+            return path.resolve()
+    return local
+
+
+def program_module(rel: str) -> ModuleType:
+    """A Python workload of the library (`programs/REL`, e.g. "tvm_matmul/tvm_matmul.py") as a
+    module, for tests and benchmarks that call it in-process; loaded once, named by its file."""
+    path = programs_dir() / rel
+    name = path.stem
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise BadInput("no such program file", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def programs_dir() -> Path:

@@ -46,7 +46,7 @@ def _included_knobs(include: Any, study_file: Path) -> dict[str, Any]:
         if not isinstance(spec, dict) or "file" not in spec:
             raise BadInput("each include is a path or {file = ..., tags = [...]}", study_file, f"study.include[{i}]")
         check_keys(spec, {"file", "tags", "names", "exclude"}, study_file, f"study.include[{i}]")
-        path = (study_file.parent / spec["file"]).resolve()
+        path = library.find_include(spec["file"], study_file)
         table = load_toml(path)
         check_keys(table, {"knobs", "description", "generated_by"}, path, "")
         tags = set(spec.get("tags", ()))

@@ -1,6 +1,6 @@
 /* digits.c: quantised inference of the `digits` CNN (study search_spaces/digits-quant.toml).
  *
- * Model (trained by tuner/models/digits.py, data in digits_model.c, layout in digits_model.h):
+ * Model (trained by programs/digits/digits.py, data in digits_model.c, layout in digits_model.h):
  *   8x8 image -> conv 3x3 'same' 1->8 channels + bias + ReLU -> dense 512->10 + bias -> argmax.
  *
  * tune_kernel classifies the whole held-out set (360 images) in batches of BATCH images; each

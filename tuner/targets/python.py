@@ -1,8 +1,10 @@
-"""A Python module as the program: `python -m MODULE args`, for in-process frameworks (TVM).
+"""A Python program: for in-process frameworks (TVM) that build and time their own code.
 
-Nothing is compiled by tune; the module builds and times its own code and prints the
-`@tune` line like a native program. The build key hashes the module's source, so results
-stay tied to the code that produced them.
+Nothing is compiled by tune; the program builds and times its own code and prints the `@tune`
+line like a native one. `[program] module = "NAME"` names it: a file NAME.py among the program's
+`sources` (a workload in the library's programs/, e.g. programs/tvm_matmul/tvm_matmul.py) runs
+as a script, `python path/NAME.py args`; otherwise an installed module runs as `python -m NAME`.
+The build key hashes the program's source files, so results stay tied to the code that made them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Any
 
 from tuner.measure.environment import Placement
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
 from tuner.targets.local import LocalTarget
+
+
+def module_file(program: Any) -> Path | None:
+    """The program's module as one of its source files, if it is one."""
+    return next((Path(s) for s in program.sources if Path(s).name == f"{program.module}.py"), None)
 
 
 class PythonTarget(LocalTarget):
@@ -33,9 +41,15 @@ class PythonTarget(LocalTarget):
     def build(self, program: Any, rendering: Rendering, reference: bool = False) -> Build | Measurement:
         if not program.module:
             return Measurement.failed(FailureReason.COMPILE_ERROR, "the python target needs [program] module")
-        spec = importlib.util.find_spec(program.module)
-        if spec is None or spec.origin is None:
-            return Measurement.failed(FailureReason.TOOL_MISSING, f"module {program.module} not found")
-        with open(spec.origin, "rb") as f:
-            key = hashlib.sha256(f.read()).hexdigest()[:24]
-        return Build(command=(sys.executable, "-m", program.module), key=key)
+        script = module_file(program)
+        if script is not None:
+            files, command = list(program.sources), (sys.executable, str(script))
+        else:
+            spec = importlib.util.find_spec(program.module)
+            if spec is None or spec.origin is None:
+                return Measurement.failed(FailureReason.TOOL_MISSING, f"module {program.module} not found")
+            files, command = [Path(spec.origin)], (sys.executable, "-m", program.module)
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(Path(f).read_bytes())
+        return Build(command=command, key=digest.hexdigest()[:24])

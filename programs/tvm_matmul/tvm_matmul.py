@@ -44,7 +44,7 @@ product with ``rtol=1e-4, atol=1e-4``; a mismatch is reported as ``wrong_output`
 
 Run as a program (the ``python`` target runs it like a native program)::
 
-    python -m tuner.tvm_matmul --M 512 --N 512 --K 512 --tile-i 32 --tile-j 32 --tile-k 4 \\
+    python programs/tvm_matmul/tvm_matmul.py --M 512 --N 512 --K 512 --tile-i 32 --tile-j 32 --tile-k 4 \\
         --order io,jo,ko,ii,ki,ji --vectorize on --parallel on --unroll-step 16 --unroll-k off \\
         --tile-i2 4 --tile-j2 16 --cache-write global
 
@@ -325,7 +325,7 @@ def _on_off(text: str) -> bool:
 
 def _parser() -> argparse.ArgumentParser:
     d, t, o = Knobs(), Timing(), Options()
-    p = argparse.ArgumentParser(prog="python -m tuner.tvm_matmul",
+    p = argparse.ArgumentParser(prog="tvm_matmul.py",
                                 description="Time a TVM TensorIR fp32 matmul schedule; "
                                             "prints one '@tune {json}' line last.")
     p.add_argument("--M", type=int, default=Shape.M)
