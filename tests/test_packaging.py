@@ -48,26 +48,31 @@ def installed(tmp_path_factory) -> Path:
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(
             ROOT / name, src / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                         if (ROOT / name).is_dir() else {}))
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(src)])
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(src)], env=outside())
     [wheel] = (tmp / "dist").glob("tune-*.whl")
     venv = tmp / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    purelib = Path(run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-                   .stdout.strip())
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=outside())
+    purelib = Path(run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                       env=outside()).stdout.strip())
     (purelib / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "-q", str(wheel)])
+    run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "-q", str(wheel)],
+        env=outside())
     return venv
 
 
+def outside() -> dict[str, str]:
+    """The environment of a user outside the source tree: no PYTHONPATH, no TUNE_ settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TUNE_") and k != "PYTHONPATH"}
+
+
 def tune(venv: Path, cwd: Path, *args) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_") and k != "PYTHONPATH"}
-    return run([str(venv / "bin" / "tune"), *map(str, args)], cwd=cwd, env=env)
+    return run([str(venv / "bin" / "tune"), *map(str, args)], cwd=cwd, env=outside())
 
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_library(installed, tmp_path):
     where = run([str(installed / "bin" / "python"), "-c", "import tuner, tuner.library as l; "
-                 "print(tuner.__file__); print(l.BUILTIN_ROOT)"], cwd=tmp_path).stdout.split()
+                 "print(tuner.__file__); print(l.BUILTIN_ROOT)"], cwd=tmp_path, env=outside()).stdout.split()
     assert not where[0].startswith(str(ROOT)), f"imported the source tree, not the wheel: {where[0]}"
     assert where[1].endswith("tuner/_library")
     spaces = tune(installed, tmp_path, "spaces").stdout
