@@ -32,12 +32,16 @@ def counts(recs: Sequence[TrialRecord]) -> dict[str, Any]:
             "most_common_failure": most_common_failure(recs)}
 
 
+_CAUSE = ("error", "undefined reference", "fatal", "cannot find", "no such file", "killed by")
+
+
 def failure_message(detail: str) -> str:
-    """The line of a failure's output that says what went wrong: the last one naming an error,
-    else the last non-empty one (compilers and linkers end with a summary line)."""
+    """The line of a failure's output that says what went wrong: the first naming an error (a
+    compiler's first error is the cause; the linker's `collect2: error: ld returned 1` is only a
+    summary), else the last non-empty line."""
     lines = [ln.strip() for ln in detail.strip().splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if "error" in ln.lower() or "fatal" in ln.lower():
+    for ln in lines:
+        if any(c in ln.lower() for c in _CAUSE) and not ln.startswith("collect2:"):
             return ln[:300]
     return lines[-1][:300] if lines else ""
 
