@@ -97,26 +97,34 @@ def check_shared(lab, name, recs, pids, cut=0):
 
 
 # --- (a) a campaign in PostgreSQL, read back by status and pareto ------------------------
-@needs_gcc
 def test_explore_status_pareto_on_postgres(lab, pg_server):
+    """The storage plumbing, on recorded measurements (replay target, `tune` forked)."""
+    from conftest import grid_rows, write_replay
+
     url = pg_server.database()
-    study = lab.study("pg", SPACE)
-    proc = lab.ok("explore", study, "--trials", 5, "--seed", 3, "--no-progress", "--no-export", "--storage", url)
+    study = lab.study("pg", SPACE.replace("high = 40", "high = 19"), target=write_replay(lab, "rp", grid_rows(20)))
+
+    def ok(*args):
+        proc = lab.fork(*args)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    proc = ok("explore", study, "--trials", 5, "--seed", 3, "--no-progress", "--no-export", "--storage", url)
     assert "5 trials finished" in proc.stdout
     assert not (lab.root / "results" / "pg" / "journal.log").exists(), "wrote a journal next to the database"
-    status = lab.json("status", study, "--storage", url)
+    status = json.loads(ok("status", study, "--storage", url, "--format", "json").stdout)
     assert status["finished"] == 5
-    front = lab.json("pareto", study, "--storage", url)
+    front = json.loads(ok("pareto", study, "--storage", url, "--format", "json").stdout)
     recs = records(lab, study, url)
     complete = [r for r in recs if r.status == "complete"]
     assert front and {p["trial"] for p in front} <= {r.number for r in complete}
     # the same study name in an empty database is not there: status says so
     other = pg_server.database()
-    bad = lab.tune("status", study, "--storage", other)
+    bad = lab.fork("status", study, "--storage", other)
     assert bad.returncode != 0 and "no study 'pg'" in bad.stderr and "Traceback" not in bad.stderr
     # resuming from the database continues to the new total
-    lab.ok("explore", study, "--trials", 7, "--seed", 3, "--no-progress", "--no-export", "--storage", url)
-    assert lab.json("status", study, "--storage", url)["finished"] == 7
+    ok("explore", study, "--trials", 7, "--seed", 3, "--no-progress", "--no-export", "--storage", url)
+    assert json.loads(ok("status", study, "--storage", url, "--format", "json").stdout)["finished"] == 7
 
 
 # --- (b, d) two workers at once, on PostgreSQL and on the journal file -------------------
