@@ -183,8 +183,53 @@ def test_bad_kind_destination_and_key():
         knob("int", low=0, high=1, when="x.y")
 
 
+# --- divisor -------------------------------------------------------------------------------
+def test_divisor_holds_only_legal_tiles():
+    k = knob("divisor", of=512, max=128, to="arg", arg="--tile={}")
+    assert k.values == (1, 2, 4, 8, 16, 32, 64, 128)
+    assert k.distribution() == IntDistribution(0, 7)           # an ordered index, like ordinal
+    assert k.decode(3) == 8 and k.encode(8) == 3 and k.encode("8") == 3
+    assert k.default == 1 and k.render(64) == Rendering(args=("--tile=64",))
+    for bad in (3, 256, 0, -8, "x", True, 8.5, None):
+        with pytest.raises(ValueError):
+            k.coerce(bad)
+    assert knob("divisor", of=14).values == (1, 2, 7, 14)
+    assert knob("divisor", of=112, min=8).values == (8, 14, 16, 28, 56, 112)
+    assert knob("divisor", of="14 * 14", min=2, max=98).values == (2, 4, 7, 14, 28, 49, 98)
+    assert knob("divisor", of="2 ** 9", default=32).default == 32
+    assert knob("divisor", of=97).values == (1, 97)             # a prime: only the trivial tiles
+
+
+@pytest.mark.parametrize("table, key, match", [
+    ({}, "k", "needs 'of'"),
+    ({"of": 0}, "k.of", "integer in"),
+    ({"of": 12.5}, "k.of", "integer in"),
+    ({"of": True}, "k.of", "integer in"),
+    ({"of": "H * 2"}, "k.of", "constants only"),
+    ({"of": "1 +"}, "k.of", "cannot evaluate"),
+    ({"of": "1 // 0"}, "k.of", "cannot evaluate"),
+    ({"of": 12, "min": 5, "max": 5}, "k", "no divisor of 12"),
+    ({"of": 12, "min": "a"}, "k", "not an integer"),
+    ({"of": 12, "default": 5}, "k.default", "not in"),
+    ({"of": 12, "step": 2}, "k.step", "unknown key 'step'"),
+])
+def test_divisor_bad_tables(table, key, match):
+    with pytest.raises(BadInput, match=match) as e:
+        knob("divisor", **table)
+    assert e.value.key == f"knobs.{key}"
+
+
+@needs_gcc
+def test_divisor_reaches_the_build(lab):
+    study = lab.study("echo_div", "[knobs.d]\nkind = \"divisor\"\nof = 20\nmin = 2\ndefine = \"ECHO_D\"\n",
+                      verify="none")
+    assert lab.json("measure", study, "--set", "d=10")["metrics"]["define"] == 10
+    r = lab.tune("measure", study, "--set", "d=3")
+    assert r.returncode == 2 and "d: 3 is not in divisors of 20 in [2, 20]" in r.stderr
+
+
 def test_every_kind_is_covered_here():
-    assert set(KINDS) == {"categorical", "int", "ordinal", "flag", "param", "permutation"}, \
+    assert set(KINDS) == {"categorical", "int", "ordinal", "flag", "param", "permutation", "divisor"}, \
         "a new kind: add its tests to this file and examples to tuner/testing/knob_checks.py"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tuner.knobs import make_knob
 from tuner.template import render_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +189,8 @@ def test_study_tile_domains_divide_the_shape_and_baseline_renders(study, dims, t
     spec = tomllib.loads((ROOT / "search_spaces" / study).read_text())
     params, knobs = spec["program"]["params"], spec["knobs"]
     for d, p in dims.items():
-        for t in knobs[f"tile_{d}"]["values"]:
+        knob = make_knob(f"tile_{d}", knobs[f"tile_{d}"], study)      # divisor knobs list their values
+        for t in knob.values:
             assert params[p] % t == 0, f"{study}: tile_{d}={t} does not divide {p}={params[p]}"
     assert sorted(knobs["order"]["items"]) == sorted(dims)
     template = PROGRAMS / spec["program"]["template"]

@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "flag": "tuner.knobs.flag:FlagKnob",
     "param": "tuner.knobs.param:ParamKnob",
     "permutation": "tuner.knobs.permutation:PermutationKnob",
+    "divisor": "tuner.knobs.divisor:DivisorKnob",
 }
 
 

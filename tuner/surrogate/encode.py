@@ -11,6 +11,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from optuna.distributions import CategoricalDistribution
 
 from tuner.knobs.categorical import CategoricalKnob
 from tuner.knobs.flag import FlagKnob
@@ -18,6 +19,10 @@ from tuner.knobs.integer import IntKnob
 from tuner.knobs.ordinal import OrdinalKnob
 from tuner.knobs.permutation import PermutationKnob
 from tuner.space import SearchSpace
+
+
+def _unordered(knob: Any) -> bool:
+    return isinstance(knob.distribution(), CategoricalDistribution)
 
 
 class Encoder:
@@ -30,6 +35,8 @@ class Encoder:
                 self.columns += [f"{knob.name}={c}" for c in choices]
             elif isinstance(knob, PermutationKnob):
                 self.columns += [f"{knob.name}.pos({i})" for i in knob.items]
+            elif _unordered(knob):
+                self.columns += [f"{knob.name}={c}" for c in knob.distribution().choices]
             else:
                 self.columns.append(knob.name)
             if knob.when is not None:
@@ -55,8 +62,11 @@ class Encoder:
             elif isinstance(knob, IntKnob):
                 v = float(value) if active else -1.0
                 row.append(math.log2(v) if active and knob.log and v > 0 else v)
-            else:
-                row.append(float(hash(str(value)) % 997) if active else -1.0)
+            elif _unordered(knob):    # another kind: one-hot over its sampler values
+                raw = knob.encode(value) if active else None
+                row += [float(active and raw == c) for c in knob.distribution().choices]
+            else:                     # another kind with an ordered sampler value (divisor): its rank
+                row.append(float(knob.encode(value)) if active else -1.0)
             if knob.when is not None:
                 row.append(float(active))
         return row

@@ -72,6 +72,12 @@ EXAMPLE_TABLES: dict[str, list[dict[str, Any]]] = {
         {"items": ["co", "h", "w", "ci"], "to": "arg", "arg": "--order={}"},
         {"items": list("abcdefg"), "to": "define"},
     ],
+    "divisor": [
+        {"of": 512},
+        {"of": "14 * 14", "min": 2, "max": 98, "to": "arg"},
+        {"of": 112, "min": 8, "to": "env"},
+        {"of": 7},
+    ],
 }
 
 
