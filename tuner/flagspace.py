@@ -43,6 +43,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The first choice of every multi-valued option (-fX=..., -march, -mtune, vector width): pass
+# nothing and leave it to the compiler and the -O level. Without it every configuration would
+# pin each of them (-fvect-cost-model=unlimited at -O3, say), so plain `-O3` and
+# `-O3 -march=native` would not be points of the space.
+LEAVE = ""
+
 # ---------------------------------------------------------------- classification
 
 # Flags whose *enabled* form (or, for the names in FP_UNSAFE_WHEN_OFF, disabled form) lets the
@@ -244,7 +250,7 @@ def gcc_flag_candidates(cc: str, rep: Report) -> list[Candidate]:
                 continue
             name = knob_name("f_", base)
             cands.append(Candidate(name, "categorical", [[c] for c in choices],
-                                   {"kind": "categorical", "choices": choices, "to": "cflag",
+                                   {"kind": "categorical", "choices": [LEAVE, *choices], "to": "cflag",
                                     "tags": tags_for(base)},
                                    fp_unsafe=base in FP_UNSAFE))
             continue
@@ -520,20 +526,20 @@ def generate(compiler: str, allow_fp_unsafe: bool = False, jobs: int | None = No
             target = [
                 Candidate("march", "categorical", [],
                           {"kind": "categorical",
-                           "choices": [f"-march={m}" for m in rep.march_ok],
+                           "choices": [LEAVE] + [f"-march={m}" for m in rep.march_ok],
                            "to": "cflag", "tags": ["target", "march"]}),
                 Candidate("mtune", "categorical", [],
                           {"kind": "categorical",
-                           "choices": [f"-mtune={m}" for m in rep.mtune_ok],
+                           "choices": [LEAVE] + [f"-mtune={m}" for m in rep.mtune_ok],
                            "to": "cflag", "tags": ["target", "mtune"]}),
             ]
             pvw = [f"-mprefer-vector-width={w}" for w in widths]
             pvw_ok = chk.check_all([[p] for p in pvw], batch=1)
             target.append(Candidate("prefer_vector_width", "categorical", [],
                                     {"kind": "categorical",
-                                     "choices": [p for p, ok in zip(pvw, pvw_ok) if ok],
+                                     "choices": [LEAVE] + [p for p, ok in zip(pvw, pvw_ok) if ok],
                                      "to": "cflag", "tags": ["target", "vectorize"]}))
-            rep.accepted.extend(t for t in target if t.table["choices"])
+            rep.accepted.extend(t for t in target if len(t.table["choices"]) > 1)
     rep.seconds = time.monotonic() - t0
     return rep.accepted, rep
 
@@ -569,6 +575,7 @@ def render_toml(knobs: list[Candidate], rep: Report, argv: list[str]) -> str:
         f"# {n_flag} tristate flags, {n_param} params, "
         f"{len(knobs) - n_flag - n_param} categorical knobs; each verified with -O2 -Werror.",
         f"# -march choices were checked to run on: {cpu_model()}",
+        '# A choice "" passes nothing: the compiler decides (by the -O level); it is each such knob\'s default.',
         "# Use a subset: include = [{ file = \"knobs/<this>.toml\", tags = [\"loop\"] }]",
         "# Tags: " + ", ".join(sorted({t for k in knobs for t in k.table.get("tags", [])})),
     ]

@@ -46,23 +46,36 @@ def _gp(space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.sampl
     return optuna.samplers.GPSampler(seed=seed)
 
 
+def _anchored(space: SearchSpace, seed: int | None, n_objectives: int) -> optuna.samplers.BaseSampler:
+    from tuner.anchored import AnchoredSampler
+    return AnchoredSampler(space, seed=seed)
+
+
 FACTORIES: dict[str, Callable[[SearchSpace, int | None, int], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
     "nsga2": lambda s, seed, n: optuna.samplers.NSGAIISampler(seed=seed),
     "nsga3": lambda s, seed, n: optuna.samplers.NSGAIIISampler(seed=seed),
     "gp": _gp,
+    "anchored": _anchored,
+    "tpe-independent": lambda s, seed, n: optuna.samplers.TPESampler(seed=seed, n_startup_trials=10),
     "random": lambda s, seed, n: optuna.samplers.RandomSampler(seed=seed),
     "grid": lambda s, seed, n: _AskTellGridSampler(_grid(s), seed=seed),
 }
 NAMES = ("auto", *FACTORIES)
 
 
+WIDE = 32   # knobs: above this, `auto` picks the anchored sampler (bench/peers.py, README "Search")
+
+
 def choose(name: str, space: SearchSpace, budget: int) -> tuple[str, str]:
-    """(sampler name, why): `auto` prefers TPE for the budgets a measured study affords."""
+    """(sampler name, why): `auto` picks by the width of the space and the budget."""
     if name != "auto":
         if name not in FACTORIES:
             raise BadInput(f"unknown sampler '{name}' (known: {', '.join(NAMES)})", None, "--sampler")
         return name, "asked for"
+    if len(space) > WIDE:
+        return "anchored", (f"{len(space)} knobs: anchored local search from the baseline, the -O level "
+                            "and target options first (TPE and random move every knob at once)")
     if budget > 1000:
         return "nsga2", "a large budget: NSGA-II's population pays off"
     return "tpe", f"multi-objective TPE: sample-efficient for {budget} measured trials"

@@ -41,4 +41,4 @@ class CategoricalKnob(Knob):
         raise ValueError(f"{value!r} is not one of {list(self.choices)}")
 
     def domain(self) -> str:
-        return "{" + ", ".join(map(str, self.choices)) + "}"
+        return "{" + ", ".join('""' if c == "" else str(c) for c in self.choices) + "}"

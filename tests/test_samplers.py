@@ -1,0 +1,162 @@
+"""The sampler table and the anchored sampler (the default for wide spaces): where it starts,
+what it changes, what it never proposes, and that a resumed campaign keeps its operators.
+
+The objective here is a small deterministic function of the configuration, so each behaviour
+is checked exactly; how well the samplers search real kernels is measured by bench/peers.py."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from tuner.anchored import OP_ATTR, OPERATORS, AnchoredSampler, tier
+from tuner.errors import BadInput
+from tuner.knobs import make_knob
+from tuner.samplers import FACTORIES, NAMES, WIDE, choose, make_sampler
+from tuner.space import Constraint, SearchSpace, config_key
+from tuner.expr import Expr
+from tuner.study import load_study
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def wide_space(n_flags: int = 40, n_params: int = 10, constraints=()) -> SearchSpace:
+    knobs = [make_knob("opt_level", {"kind": "categorical", "choices": ["-O0", "-O1", "-O2", "-O3", "-Os"],
+                                     "to": "cflag"}, "<t>"),
+             make_knob("march", {"kind": "categorical", "choices": ["", "-march=native", "-march=k8", "-march=atom",
+                                 "-march=nocona", "-march=core2", "-march=x86-64-v2", "-march=x86-64-v3",
+                                 "-march=haswell"], "to": "cflag"}, "<t>")]
+    knobs += [make_knob(f"f_{i}", {"kind": "flag", "flag": f"-fflag-{i}", "tristate": True}, "<t>")
+              for i in range(n_flags)]
+    knobs += [make_knob(f"p_{i}", {"kind": "param", "param": f"p-{i}", "low": 0, "high": 1000, "default": 100},
+                        "<t>") for i in range(n_params)]
+    return SearchSpace(knobs, [Constraint(Expr(c), c) for c in constraints], "<t>")
+
+
+def cost(config) -> tuple[float, float]:
+    """Faster with -O2/-O3 and -march=native, a little faster with f_3 on, slower with moved params."""
+    lat = {"-O0": 4.0, "-O1": 1.5, "-O2": 1.1, "-O3": 1.0, "-Os": 1.6}[config["opt_level"]]
+    lat *= 0.7 if config["march"] == "-march=native" else 1.0
+    lat *= 0.9 if config.get("f_3") == "on" else 1.0
+    lat *= 1.0 + 0.02 * sum(v != 100 for k, v in config.items() if k.startswith("p_"))
+    size = 1.0 if config["opt_level"] == "-Os" else 1.5
+    return lat, size
+
+
+def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None):
+    """A minimal ask-and-tell loop like tuner.campaign's: baseline first, constraints told."""
+    study = study or optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    if baseline is not None and not study.trials:
+        config = space.complete(baseline)
+        study.enqueue_trial({k: space.knobs[k].encode(v) for k, v in config.items()})
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        config = space.sample(trial)
+        configs.append(config)
+        trial.set_user_attr("result", {"status": "complete"})
+        broken = space.violations(config)
+        trial.set_constraint("violation", float(len(broken)))
+        study.tell(trial, list(cost(config)))
+    return study, configs
+
+
+def test_table_and_auto():
+    assert {"anchored", "tpe", "random", "nsga2", "grid"} <= set(FACTORIES) and NAMES[0] == "auto"
+    wide, narrow = wide_space(), wide_space(n_flags=5, n_params=0)
+    assert len(wide) > WIDE >= len(narrow)
+    name, why = choose("auto", wide, 100)
+    assert name == "anchored" and f"{len(wide)} knobs" in why
+    assert choose("auto", narrow, 60)[0] == "tpe"
+    assert choose("auto", narrow, 5000)[0] == "nsga2"
+    assert choose("random", wide, 100) == ("random", "asked for")
+    with pytest.raises(BadInput, match="unknown sampler"):
+        choose("cmaes", wide, 10)
+    assert choose("auto", load_study("conv2d-gcc").space, 60)[0] == "anchored"
+    assert choose("auto", load_study("resnet18-vta").space, 60)[0] == "tpe"
+
+
+def test_tiers_by_kind():
+    space = load_study("conv2d-gcc").space
+    tiers = {k: tier(space.knobs[k]) for k in ("opt_level", "march", "prefer_vector_width",
+                                                  "f_unroll_loops", "param_max_unroll_times")}
+    assert tiers == {"opt_level": 0, "march": 0, "prefer_vector_width": 0, "f_unroll_loops": 1,
+                     "param_max_unroll_times": 2}
+
+
+def test_starts_from_the_baseline_and_moves_few_knobs():
+    space = wide_space()
+    study, configs = campaign(space, AnchoredSampler(space, seed=0), 40, baseline={"opt_level": "-O3"})
+    base = space.complete({"opt_level": "-O3"})
+    assert configs[0] == base
+    for config in configs[1:]:
+        moved = sum(config[k] != base[k] for k in config)
+        assert 1 <= moved <= 12, config          # anchored: a few knobs away from the baseline
+    # random moves nearly everything
+    _, rand = campaign(space, optuna.samplers.RandomSampler(seed=0), 10, baseline={"opt_level": "-O3"})
+    assert min(sum(c[k] != base[k] for k in c) for c in rand[1:]) > 20
+
+
+def test_sweeps_the_obvious_points_first():
+    space = wide_space()
+    _, configs = campaign(space, AnchoredSampler(space, seed=1), 12, baseline={"opt_level": "-O3"})
+    early = configs[1:9]
+    assert any(c["march"] == "-march=native" for c in early)           # the host's own target
+    assert {c["opt_level"] for c in configs} >= {"-O0", "-O1", "-O2", "-Os"}   # every -O level
+    assert not any(c["march"] in ("-march=k8", "-march=atom") for c in early)  # not odd ones early
+
+
+def test_finds_better_than_random_on_the_toy_cost():
+    space = wide_space(n_flags=150, n_params=100)
+    study, _ = campaign(space, AnchoredSampler(space, seed=2), 40, baseline={"opt_level": "-O3"})
+    rstudy, _ = campaign(space, optuna.samplers.RandomSampler(seed=2), 40, baseline={"opt_level": "-O3"})
+    best = min(t.values[0] for t in study.trials)
+    assert best <= 0.7 * 0.9 * 1.0001 + 1e-9 or best < min(t.values[0] for t in rstudy.trials)
+    assert best < 0.75
+
+
+def test_never_proposes_a_measured_or_infeasible_configuration():
+    space = wide_space(n_flags=3, n_params=0, constraints=["opt_level != '-O1'", "march != '-march=k8'"])
+    study, configs = campaign(space, AnchoredSampler(space, seed=3), 60, baseline={"opt_level": "-O3"})
+    keys = [config_key(c) for c in configs]
+    assert len(set(keys)) == len(keys)                            # no duplicates
+    assert not any(space.violations(c) for c in configs)          # constraints are kept
+
+
+def test_operators_are_recorded_and_a_resume_keeps_the_bandit():
+    space = wide_space()
+    storage = optuna.storages.InMemoryStorage()
+    s1 = optuna.create_study(directions=["minimize", "minimize"], storage=storage,
+                             sampler=AnchoredSampler(space, seed=4), study_name="s")
+    campaign(space, None, 30, baseline={"opt_level": "-O3"}, study=s1)
+    ops = [t.system_attrs.get(OP_ATTR) for t in s1.trials]
+    assert ops[0] is None and set(ops[1:]) <= set(OPERATORS) and len(set(ops[1:])) >= 2
+    # a new process: a new sampler object sees the same history through the storage
+    s2 = optuna.load_study(study_name="s", storage=storage, sampler=AnchoredSampler(space, seed=5))
+    _, more = campaign(space, None, 10, study=s2)
+    keys = {config_key(space.sample(optuna.trial.FixedTrial(t.params))) for t in s1.trials[:30]}
+    assert not keys & {config_key(c) for c in more}
+
+
+def test_seeded_runs_repeat():
+    space = wide_space()
+    a = campaign(space, AnchoredSampler(space, seed=7), 15, baseline={"opt_level": "-O3"})[1]
+    b = campaign(space, AnchoredSampler(space, seed=7), 15, baseline={"opt_level": "-O3"})[1]
+    assert a == b
+
+
+def test_conditional_knobs_are_sampled():
+    knobs = [make_knob("par", {"kind": "categorical", "choices": ["none", "co"]}, "<t>"),
+             make_knob("threads", {"kind": "ordinal", "values": [1, 2, 4], "when": "par != 'none'"}, "<t>")]
+    knobs += [make_knob(f"f_{i}", {"kind": "flag", "flag": f"-fx-{i}"}, "<t>") for i in range(3)]
+    space = SearchSpace(knobs, [], "<t>")
+    study = optuna.create_study(directions=["minimize"], sampler=make_sampler("anchored", space, 0, 1))
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        config = space.sample(trial)
+        assert ("threads" in config) == (config["par"] != "none")
+        seen.add(config.get("threads"))
+        trial.set_user_attr("result", {"status": "complete"})
+        study.tell(trial, [1.0 + 0.1 * len(seen)])
+    assert len(seen) >= 3
