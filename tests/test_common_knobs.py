@@ -5,6 +5,8 @@ every knob and reports every failure with its knob, e.g. `check_roundtrip[conv2d
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tuner import library
@@ -17,8 +19,10 @@ MISSING_DEPENDENCY = (ImportError, ModuleNotFoundError)
 
 def _study_knobs():
     """(id, knob) of every built-in study's knobs, and a param per study that fails to load:
-    skipped with the reason when a missing optional dependency is to blame, else failing."""
-    knobs, broken = [], []
+    skipped with the reason when a missing optional dependency is to blame, else failing.
+    A knob whose kind and table equal one already listed (the generated gcc space that several
+    studies include) is checked once, under the first study's name."""
+    knobs, broken, seen = [], [], set()
     for name in library.names("study"):
         try:
             spec = load_study(name)
@@ -29,7 +33,11 @@ def _study_knobs():
         except Exception as e:   # anything else is a bug in the study or the engine
             broken.append(pytest.param(name, e, id=name))
             continue
-        knobs += [(f"{name}:{k.name}", k) for k in spec.space.knobs.values()]
+        for k in spec.space.knobs.values():
+            same = (k.name, json.dumps(k.table, sort_keys=True, default=str))
+            if same not in seen:
+                seen.add(same)
+                knobs.append((f"{name}:{k.name}", k))
     return knobs, broken
 
 

@@ -1,4 +1,4 @@
-"""A compiler `--param name=value` over an integer range."""
+"""A compiler `--param name=value` over an integer range; its default value passes nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,11 @@ class ParamKnob(IntKnob):
         super().setup()
 
     def flag_argv(self, value: Any) -> list[str]:
-        return [f"--param={self.param}={self.coerce(value)}"]
+        # The default passes nothing: GCC sets several params by -O level (-O3 raises
+        # max-inline-insns-auto from 15 to 30, for one), and pinning the value `gcc -Q
+        # --help=params` prints would turn plain -O3 into -O3 with -O2's inlining limits.
+        value = self.coerce(value)
+        return [] if value == self.default else [f"--param={self.param}={value}"]
 
     def domain(self) -> str:
         return f"--param {self.param} in {super().domain()}"
