@@ -61,7 +61,8 @@ def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None):
     return study, configs
 
 
-def test_table_and_auto():
+def test_table_and_auto(monkeypatch):
+    monkeypatch.setattr("tuner.samplers.AUTO_WIDE", True)
     assert {"anchored", "tpe", "random", "nsga2", "grid"} <= set(FACTORIES) and NAMES[0] == "auto"
     wide, narrow = wide_space(), wide_space(n_flags=5, n_params=0)
     assert len(wide) > WIDE >= len(narrow)

@@ -65,6 +65,7 @@ NAMES = ("auto", *FACTORIES)
 
 
 WIDE = 32   # knobs: above this, `auto` picks the anchored sampler (bench/peers.py, README "Search")
+AUTO_WIDE = False   # switched on once bench/peers.py has chosen it
 
 
 def choose(name: str, space: SearchSpace, budget: int) -> tuple[str, str]:
@@ -73,7 +74,7 @@ def choose(name: str, space: SearchSpace, budget: int) -> tuple[str, str]:
         if name not in FACTORIES:
             raise BadInput(f"unknown sampler '{name}' (known: {', '.join(NAMES)})", None, "--sampler")
         return name, "asked for"
-    if len(space) > WIDE:
+    if len(space) > WIDE and AUTO_WIDE:
         return "anchored", (f"{len(space)} knobs: anchored local search from the baseline, the -O level "
                             "and target options first (TPE and random move every knob at once)")
     if budget > 1000:

@@ -1,0 +1,136 @@
+"""Engine overhead per trial at 384 knobs: sampler, surrogate and storage, measured apart.
+
+    python bench/overhead.py --trials 60 --samplers anchored,tpe,random
+
+Runs the real campaign loop (tuner.campaign.Campaign with the journal storage and, where asked,
+the surrogate's pruning policy, exactly as `tune explore` builds them) on the generated gcc space
+(search_spaces/knobs/gcc.toml: 384 knobs) around a tiny conv2d, so that building and running
+cost little, and times each part of every trial:
+
+* sampler: `study.ask()` plus drawing every knob (Optuna samples lazily, at each suggest);
+* surrogate: the pruning policy's screen (fitting every 4 measurements, predicting, the
+  hypervolume test);
+* storage: telling the result and the fsync, plus the loop's reads of the journal;
+* engine: everything but the build and the run (what `tune explore` prints at the end).
+
+Prints the median and 90th percentile of each, per sampler and surrogate setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import optuna  # noqa: E402
+
+from tuner import campaign as C  # noqa: E402
+from tuner.campaign import Campaign, Options  # noqa: E402
+from tuner.cli.explore import campaign_baseline  # noqa: E402
+from tuner.study import load_study  # noqa: E402
+from tuner.surrogate import PruningPolicy  # noqa: E402
+from tuner.targets import load_target, make_target  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+STUDY = """[study]
+description = "overhead bench: the generated gcc space around a tiny conv2d"
+target = "local"
+objectives = ["latency_ms", "binary_bytes"]
+trials = 60
+baseline = {{ opt_level = "-O3" }}
+include = ["{knobs}"]
+
+[program]
+sources = ["{conv2d}"]
+cflags = ["-std=c11"]
+ldflags = ["-lm"]
+args = ["--h", "4", "--c", "4", "--k", "4"]
+verify = "exact"
+reference_cflags = ["-O0"]
+"""
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+
+    def wrap(self, part: str, fn):
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.parts[part] = self.parts.get(part, 0.0) + time.perf_counter() - t0
+        return timed
+
+
+def run(sampler: str, surrogate: bool, trials: int, seed: int, work: Path) -> dict[str, list[float]]:
+    study_file = work / "overhead.toml"
+    study_file.write_text(STUDY.format(knobs=ROOT / "search_spaces" / "knobs" / "gcc.toml",
+                                       conv2d=ROOT / "programs" / "conv2d" / "conv2d.c"))
+    spec = load_study(str(study_file))
+    assert len(spec.space) == 384, len(spec.space)
+    out = work / f"{sampler}-{'on' if surrogate else 'off'}"
+    target = make_target(load_target("local", {"min_reps": 3, "max_reps": 5}), out / "builds")
+    spec.space.constants["cores"] = target.cores()
+    screen = PruningPolicy(spec, seed=seed) if surrogate else None
+    campaign = Campaign(spec, target, Options(trials, sampler, seed, {}, None, out, False), screen)
+    campaign_baseline(campaign)
+    timer = Timer()
+    per_trial: dict[str, list[float]] = {"sampler": [], "surrogate": [], "storage": [], "engine": []}
+    campaign.study.ask = timer.wrap("sampler", campaign.study.ask)
+    campaign.spec.space.sample = timer.wrap("sampler", campaign.spec.space.sample)
+    if screen is not None:
+        campaign.screen = timer.wrap("surrogate", screen)
+        campaign.screen.observe = screen.observe
+    campaign._tell = timer.wrap("storage", campaign._tell)
+    campaign._tally = timer.wrap("storage", campaign._tally)
+    real_sync = C.sync
+    C.sync = timer.wrap("storage", real_sync)
+
+    def on_trial(record) -> None:
+        for part in ("sampler", "surrogate", "storage"):
+            per_trial[part].append(timer.parts.pop(part, 0.0))
+        per_trial["engine"].append(campaign.overheads_s[-1])
+
+    try:
+        campaign.run(on_trial=on_trial)
+    finally:
+        C.sync = real_sync
+        target.cleanup()
+    return per_trial
+
+
+def stats(xs: list[float]) -> str:
+    xs = sorted(xs)
+    return f"{statistics.median(xs) * 1e3:6.1f} ms (p90 {xs[int(0.9 * (len(xs) - 1))] * 1e3:6.1f})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trials", type=int, default=60)
+    ap.add_argument("--samplers", default="anchored,tpe,random")
+    ap.add_argument("--surrogate", default="on,off", help="on, off or both (on,off)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(f"engine overhead per trial, 384 knobs, {args.trials} trials (medians over the measured trials; "
+          "the first trials, before the surrogate's warm-up, included)")
+    print(f"{'sampler':10} {'surrogate':9} {'sampler':>24} {'surrogate':>24} {'storage':>24} {'engine (all)':>24}")
+    with tempfile.TemporaryDirectory(prefix="tune-overhead-") as tmp:
+        for sampler in args.samplers.split(","):
+            for sur in args.surrogate.split(","):
+                per = run(sampler, sur == "on", args.trials, args.seed, Path(tmp))
+                print(f"{sampler:10} {sur:9} " + " ".join(f"{stats(per[p]):>24}" for p in
+                                                          ("sampler", "surrogate", "storage", "engine")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
