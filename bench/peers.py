@@ -326,7 +326,8 @@ def main() -> int:
     ap.add_argument("--kernels", default=",".join(KERNELS), help="comma list of " + ", ".join(KERNELS))
     ap.add_argument("--tools", default="tune,opentuner,random", help="comma list (default: tune,opentuner,random)")
     ap.add_argument("--tool", action="append", default=[], metavar="NAME=ARGS",
-                    help="an extra tune variant: NAME='tune explore arguments' (e.g. tpe='--sampler tpe')")
+                    help="define a tune variant to name in --tools: NAME='tune explore arguments' "
+                         "(e.g. tpe='--sampler tpe')")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--evals", type=int, default=60, help="evaluation budget N (default 60)")
     ap.add_argument("--wall", type=float, default=120.0, help="wall-clock budget T in seconds (default 120)")
@@ -345,7 +346,10 @@ def main() -> int:
         ap.error(f"unknown kernel {unknown[0]} (known: {', '.join(KERNELS)})")
     extra = dict(item.split("=", 1) for item in args.tool)
     tune_tools = {**TUNE_TOOLS, **{name: value.split() for name, value in extra.items()}}
-    tools = [t for t in args.tools.split(",") if t] + [t for t in extra if t not in args.tools.split(",")]
+    tools = [t for t in args.tools.split(",") if t]
+    for t in tools:
+        if t not in tune_tools and t != "opentuner":
+            ap.error(f"unknown tool {t} (known: opentuner, {', '.join(tune_tools)}; define more with --tool)")
     seeds = [int(s) for s in args.seeds.split(",")]
     if not args.report:
         for kernel in kernels:
