@@ -15,7 +15,6 @@ the campaign tells a result: every finished measurement is on disk before the ne
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -24,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-from optuna.distributions import distribution_to_json
-from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
+from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation
 
 from tuner.errors import BadInput
@@ -44,41 +43,18 @@ def grace_s() -> int:
     return 4 * heartbeat_s()
 
 
-class FlockLock(BaseJournalFileLock):
-    """The journal's lock between processes: `flock` on `<journal>.lock`, kept open.
-
-    Optuna's default symlink lock costs three file-system calls per write (about 27 us here) and
-    a trial writes once per knob: 384 times in the generated gcc space. flock costs about 1 us,
-    and the kernel releases it when its holder dies, so a `kill -9` never leaves a stale lock.
-    (NFS: use PostgreSQL for campaigns over several machines, as the README says.)"""
-
-    def __init__(self, path: str) -> None:
-        self._path = path + ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-
 class TrialDurableBackend(JournalFileBackend):
     """A journal file backend whose fsync happens in `sync()`, once per trial."""
 
     def __init__(self, file_path: str) -> None:
-        super().__init__(file_path, lock_obj=FlockLock(file_path))
+        super().__init__(file_path)
         self._path = file_path
         self._dirty = False
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with get_lock_file(self._lock):
-            with open(self._path, "a+b") as f:       # one open: read the tail, append
+            with open(self._path, "ab") as f:
                 _drop_torn_tail(f)
                 f.write(text.encode("utf-8"))
                 f.flush()
@@ -97,16 +73,15 @@ class TrialDurableBackend(JournalFileBackend):
 def _drop_torn_tail(f: Any) -> None:
     """Cut a last line that lacks its newline: a writer killed mid-record left it (a live writer
     holds the lock until its line is complete). Appending after it would glue the new record
-    to the fragment, and the journal reader fails on a bad line that is not the last one.
-    `f` is open for reading and appending; the common case costs a one-byte read."""
+    to the fragment, and the journal reader fails on a bad line that is not the last one."""
     size = f.seek(0, os.SEEK_END)
     if size == 0:
         return
-    f.seek(size - 1)
-    if f.read(1) == b"\n":
+    with open(f.name, "rb") as r:
+        r.seek(max(0, size - 65536))
+        tail = r.read()
+    if tail.endswith(b"\n"):
         return
-    f.seek(max(0, size - 65536))
-    tail = f.read()
     cut = tail.rfind(b"\n")
     if cut < 0 and size > len(tail):
         return        # a single line longer than we looked at: leave it to the reader
