@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import random
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -77,7 +78,6 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         for k in space.knobs.values():
             self._tiers[tier(k)].append(k.name)
         self._planned: dict[int, dict[str, Any]] = {}     # trial number -> its params (conditional knobs)
-        self._digests = _Digests(space)
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -90,7 +90,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if "fixed_params" in trial.system_attrs:     # an enqueued configuration (the baseline)
             return {}
-        history = self._digests.history(study)
+        history = _digests_of(study, self.space).history(study)
         op, params = self._propose(self._choose_operator(history), history)
         study._storage.set_trial_system_attr(trial._trial_id, OP_ATTR, op)
         self._planned[trial.number] = params
@@ -331,6 +331,20 @@ class _Digests:
         anchor = self.anchor or {k.name: k.encode(k.default) for k in self.space.knobs.values()}
         digests = [self.by_number[n] for n in sorted(self.by_number)]
         return _History(study.directions, digests, anchor)
+
+
+_DIGESTS: dict[tuple[int, int], tuple[weakref.ref, "_Digests"]] = {}
+
+
+def _digests_of(study: optuna.Study, space: SearchSpace) -> _Digests:
+    """The digests of a study, shared by every sampler object on it: a campaign may make a fresh
+    sampler per trial (a seed per trial number), and finished trials need digesting only once."""
+    key = (id(study._storage), study._study_id)
+    found = _DIGESTS.get(key)
+    if found is None or found[0]() is not study._storage or found[1].space is not space:
+        found = (weakref.ref(study._storage), _Digests(space))
+        _DIGESTS[key] = found
+    return found[1]
 
 
 def _key(params: dict[str, Any]) -> tuple:
