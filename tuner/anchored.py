@@ -182,13 +182,25 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         return params
 
     def _sweep(self, history: "_History") -> dict[str, Any] | None:
-        """The best configuration with one structural knob at a value no measured trial has."""
+        """The best configuration with one structural knob at a value no trial has had: the
+        host's own value (-march=native) first, then the -O levels, target options, the rest."""
         todo = history.unswept(self._tiers[TIER_STRUCTURAL], self._dists)
         if not todo:
             return None
-        name, values = self._rng.choice(sorted(todo.items()))
-        preferred = [v for v in values if "native" in str(v)]
-        return {**history.parents[0].params, name: (preferred or values)[0]}
+        pairs = [(self._sweep_rank(name, value), name, value) for name, values in todo.items() for value in values]
+        first = min(rank for rank, _, _ in pairs)
+        _, name, value = self._rng.choice(sorted((p for p in pairs if p[0] == first), key=str))
+        return {**history.parents[0].params, name: value}
+
+    def _sweep_rank(self, name: str, value: Any) -> int:
+        tags = set(self.space.knobs[name].tags)
+        if "native" in str(value):
+            return 0
+        if "olevel" in tags or name == "opt_level":
+            return 1
+        if tags & {"target", "march", "mtune"}:
+            return 2
+        return 3
 
     def _new_value(self, dist: BaseDistribution, current: Any) -> Any:
         if isinstance(dist, CategoricalDistribution):
