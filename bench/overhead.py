@@ -7,10 +7,11 @@ the surrogate's pruning policy, exactly as `tune explore` builds them) on the ge
 (search_spaces/knobs/gcc.toml: 384 knobs) around a tiny conv2d, so that building and running
 cost little, and times each part of every trial:
 
-* sampler: `study.ask()` plus drawing every knob (Optuna samples lazily, at each suggest);
+* sampler: creating the trial plus drawing every knob (Optuna samples lazily, at each suggest,
+  and writes each parameter to the storage: that part is here too);
 * surrogate: the pruning policy's screen (fitting every 4 measurements, predicting, the
   hypervolume test);
-* storage: telling the result and the fsync, plus the loop's reads of the journal;
+* storage: telling the result (and the fsync), writing the trial's record, the loop's reads;
 * engine: everything but the build and the run (what `tune explore` prints at the end).
 
 Prints the median and 90th percentile of each, per sampler and surrogate setting.
@@ -30,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from tuner import campaign as C  # noqa: E402
-from tuner.campaign import Campaign, Options  # noqa: E402
-from tuner.cli.explore import campaign_baseline  # noqa: E402
+from tuner import engine  # noqa: E402
+from tuner.campaign import Options  # noqa: E402
+from tuner.progress import OverheadMeter  # noqa: E402
 from tuner.study import load_study  # noqa: E402
 from tuner.surrogate import PruningPolicy  # noqa: E402
 from tuner.targets import load_target, make_target  # noqa: E402
@@ -78,32 +79,35 @@ def run(sampler: str, surrogate: bool, trials: int, seed: int, work: Path) -> di
     spec = load_study(str(study_file))
     assert len(spec.space) == 384, len(spec.space)
     out = work / f"{sampler}-{'on' if surrogate else 'off'}"
-    target = make_target(load_target("local", {"min_reps": 3, "max_reps": 5}), out / "builds")
-    spec.space.constants["cores"] = target.cores()
+    target = make_target(load_target("local", {"min_launches": 1, "max_launches": 1, "min_reps": 3,
+                                               "max_reps": 3}), out / "builds")
     screen = PruningPolicy(spec, seed=seed) if surrogate else None
-    campaign = Campaign(spec, target, Options(trials, sampler, seed, {}, None, out, False), screen)
-    campaign_baseline(campaign)
+    meter = OverheadMeter()
     timer = Timer()
     per_trial: dict[str, list[float]] = {"sampler": [], "surrogate": [], "storage": [], "engine": []}
-    campaign.study.ask = timer.wrap("sampler", campaign.study.ask)
-    campaign.spec.space.sample = timer.wrap("sampler", campaign.spec.space.sample)
+
+    def on_trial(told) -> None:
+        parts = {part: timer.parts.pop(part, 0.0) for part in ("sampler", "surrogate", "storage")}
+        if told.record.status.measured or told.record.status == "pruned":
+            for part, v in parts.items():
+                per_trial[part].append(v)
+            busy = told.record.timing.get("build_s", 0.0) + told.record.timing.get("run_s", 0.0)
+            per_trial["engine"].append(max(told.elapsed_s - busy, 0.0))
+
+    campaign = engine.start(spec, target, Options(trials, sampler, seed, {}, None, out, False), screen,
+                            observers=[meter, on_trial])
+    store = campaign.store
+    store.ask = timer.wrap("sampler", store.ask)                       # creating the trial
+    campaign.spec.space.sample = timer.wrap("sampler", campaign.spec.space.sample)   # drawing every knob
     if screen is not None:
-        campaign.screen = timer.wrap("surrogate", screen)
-        campaign.screen.observe = screen.observe
-    campaign._tell = timer.wrap("storage", campaign._tell)
-    campaign._tally = timer.wrap("storage", campaign._tally)
-    real_sync = C.sync
-    C.sync = timer.wrap("storage", real_sync)
-
-    def on_trial(record) -> None:
-        for part in ("sampler", "surrogate", "storage"):
-            per_trial[part].append(timer.parts.pop(part, 0.0))
-        per_trial["engine"].append(campaign.overheads_s[-1])
-
+        wrapped = timer.wrap("surrogate", screen)
+        wrapped.observe = screen.observe
+        campaign.screen = wrapped
+    for name in ("look", "write", "tell"):                             # the journal: reads, records, tells
+        setattr(store, name, timer.wrap("storage", getattr(store, name)))
     try:
-        campaign.run(on_trial=on_trial)
+        campaign.run()
     finally:
-        C.sync = real_sync
         target.cleanup()
     return per_trial
 

@@ -53,13 +53,13 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from tuner import trials as T  # noqa: E402
-from tuner.campaign import open_study  # noqa: E402
 from tuner.evaluate import Evaluator  # noqa: E402
 from tuner.knobs.categorical import CategoricalKnob  # noqa: E402
 from tuner.knobs.flag import FlagKnob  # noqa: E402
+from tuner.result import TrialRecord, TrialStatus  # noqa: E402
 from tuner.space import config_key  # noqa: E402
 from tuner.study import StudySpec, load_study  # noqa: E402
+from tuner.studystore import open_study  # noqa: E402
 from tuner.targets import load_target, make_target  # noqa: E402
 
 KERNELS = {"conv2d": "conv2d-gcc", "depthwise": "depthwise-gcc", "digits": "digits-gcc",
@@ -116,11 +116,12 @@ def tune_run(spec: StudySpec, tool: str, args: list[str], seed: int, evals: int,
     start = dt.datetime.fromtimestamp(t0)
     evals_out = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        r = T.record(t, spec.objectives)
-        if r.status in ("interrupted", "running", "waiting") or t.datetime_complete is None:
+        r = TrialRecord.from_trial(t, spec.objectives)
+        if not r.finished or t.datetime_complete is None:
             continue
-        evals_out.append({"t": (t.datetime_complete - start).total_seconds(), "config": r.params,
-                          "latency_ms": r.values.get("latency_ms"), "status": r.status})
+        evals_out.append({"t": (t.datetime_complete - start).total_seconds(), "config": r.config,
+                          "latency_ms": r.values.get("latency_ms") if r.status == TrialStatus.COMPLETE else None,
+                          "status": str(r.status.value)})
     overhead = [ln for ln in stderr.splitlines() if "engine overhead" in ln]
     return {"tool": tool, "args": args, "seed": seed, "evals": evals_out, "wall_s": wall_s,
             "notes": overhead + [ln for ln in stderr.splitlines() if ln.startswith("sampler:")][:1]}

@@ -9,9 +9,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from tuner import result as R
 from tuner.anchored import OP_ATTR, OPERATORS, AnchoredSampler, tier
 from tuner.errors import BadInput
 from tuner.knobs import make_knob
+from tuner.result import TrialRecord, TrialStatus
 from tuner.samplers import FACTORIES, NAMES, WIDE, choose, make_sampler
 from tuner.space import Constraint, SearchSpace, config_key
 from tuner.expr import Expr
@@ -54,7 +56,8 @@ def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None):
         trial = study.ask()
         config = space.sample(trial)
         configs.append(config)
-        trial.set_user_attr("result", {"status": "complete"})
+        R.write(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, config, config_key(config),
+                                   baseline=baseline is not None and trial.number == 0))
         broken = space.violations(config)
         trial.set_constraint("violation", float(len(broken)))
         study.tell(trial, list(cost(config)))
@@ -158,6 +161,6 @@ def test_conditional_knobs_are_sampled():
         config = space.sample(trial)
         assert ("threads" in config) == (config["par"] != "none")
         seen.add(config.get("threads"))
-        trial.set_user_attr("result", {"status": "complete"})
+        R.write(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, config, config_key(config)))
         study.tell(trial, [1.0 + 0.1 * len(seen)])
     assert len(seen) >= 3

@@ -41,10 +41,10 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import trials as T
 from tuner.knobs.flag import FlagKnob
 from tuner.knobs.param import ParamKnob
 from tuner.pareto import nondominated_mask
+from tuner.result import TrialRecord, TrialStatus
 from tuner.space import SearchSpace
 
 OPERATORS = ("sweep", "mutate", "crossover")     # in this order before the bandit has data
@@ -88,7 +88,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        if "fixed_params" in trial.system_attrs:     # an enqueued configuration (the baseline)
+        if trial.params:          # created with its configuration (the baseline, a retry, a seed)
             return {}
         history = _digests_of(study, self.space).history(study)
         op, params = self._propose(self._choose_operator(history), history)
@@ -311,16 +311,18 @@ class _Digest:
     __slots__ = ("number", "params", "key", "values", "op", "baseline")
 
     def __init__(self, t: FrozenTrial) -> None:
+        rec = TrialRecord.from_trial(t, [])
         self.number = t.number
         self.params = dict(t.params)
         self.key = _key(t.params) if t.params else None
-        self.baseline = bool(t.system_attrs.get("fixed_params"))
-        status = T.record(t, []).status if t.state == TrialState.COMPLETE else None
-        ok = (status == T.COMPLETE and t.values is not None and all(v <= 0 for v in t.constraints.values()))
+        self.baseline = rec.baseline
+        status = rec.status
+        ok = (status == TrialStatus.COMPLETE and t.state == TrialState.COMPLETE and t.values is not None
+              and all(v <= 0 for v in t.constraints.values()))
         self.values = np.asarray(t.values, dtype=float) if ok else None
         op = t.system_attrs.get(OP_ATTR)
         # a duplicate or a pruned proposal says nothing about its operator: no outcome
-        self.op = op if op and status not in (T.DUPLICATE, T.PRUNED) else None
+        self.op = op if op and status not in (TrialStatus.DUPLICATE, TrialStatus.PRUNED) else None
 
 
 class _Digests:
@@ -333,13 +335,15 @@ class _Digests:
 
     def history(self, study: optuna.Study) -> _History:
         for t in study.get_trials(deepcopy=False):
-            if t.number in self.by_number or not t.state.is_finished():
-                if self.anchor is None and t.system_attrs.get("fixed_params"):
-                    self.anchor = dict(t.system_attrs["fixed_params"])   # the baseline, enqueued first
+            if t.number in self.by_number:
+                continue
+            if not t.state.is_finished():       # the baseline may still be running elsewhere
+                if self.anchor is None and t.params and TrialRecord.from_trial(t, []).baseline:
+                    self.anchor = dict(t.params)
                 continue
             d = self.by_number[t.number] = _Digest(t)
-            if self.anchor is None and d.baseline:
-                self.anchor = dict(t.params)
+            if self.anchor is None and d.baseline and d.params:
+                self.anchor = dict(d.params)
         anchor = self.anchor or {k.name: k.encode(k.default) for k in self.space.knobs.values()}
         digests = [self.by_number[n] for n in sorted(self.by_number)]
         return _History(study.directions, digests, anchor)
