@@ -16,7 +16,9 @@ class BadInput(Exception):
 
     def __str__(self) -> str:
         where = ": ".join(p for p in (self.file, self.key) if p)
-        return f"{where}: {self.message}" if where else self.message
+        text = f"{where}: {self.message}" if where else self.message
+        # one line, always: a value quoted from the user's file may hold a newline
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class RunFailure(Exception):

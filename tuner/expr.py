@@ -15,6 +15,8 @@ from typing import Any, Mapping
 
 MAX_INT_BITS = 4096      # `2 ** 10 ** 10` would take minutes and gigabytes: refuse it
 MAX_REPEAT = 100_000     # `'a' * 10 ** 12` likewise
+MAX_CHARS = 2000         # the longest expression in the built-in studies is about 200 characters
+MAX_DEPTH = 100          # `a+a+...` (1,000 terms) or 3,000 nested `-` would exhaust the recursion
 
 
 def _pow(a: Any, b: Any) -> Any:
@@ -22,6 +24,13 @@ def _pow(a: Any, b: Any) -> Any:
             and b * math.log2(abs(a)) > MAX_INT_BITS):
         raise ExprError(f"{a} ** {b} is too large (over {MAX_INT_BITS} bits)")
     return operator.pow(a, b)
+
+
+def _mod(a: Any, b: Any) -> Any:
+    # `'%20000000d' % a` builds a string of any width: only numbers have a remainder here
+    if isinstance(a, (str, tuple)):
+        raise ExprError("'%' formatting of strings is not allowed (only numbers have a remainder)")
+    return operator.mod(a, b)
 
 
 def _mul(a: Any, b: Any) -> Any:
@@ -33,7 +42,7 @@ def _mul(a: Any, b: Any) -> Any:
 
 _BINOPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: _mod,
     ast.Pow: _pow,
 }
 _CMPOPS = {
@@ -48,16 +57,33 @@ class ExprError(ValueError):
     """A syntax error or a use of something outside the language."""
 
 
+def _check_depth(tree: ast.AST) -> None:
+    """Walk without recursion: evaluation recurses once per level, so deep trees are refused."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression is nested too deeply (over {MAX_DEPTH} levels)")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 class Expr:
     """A parsed expression; `names` are the variables it reads."""
 
     def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise ExprError(f"an expression must be a string, got {type(text).__name__} {text!r:.40}")
         self.text = text
+        if len(text) > MAX_CHARS:
+            raise ExprError(f"expression is too long ({len(text)} characters, at most {MAX_CHARS})")
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as e:
             raise ExprError(f"syntax error in '{text}': {e.msg}") from None
+        except (ValueError, RecursionError, MemoryError) as e:   # NUL bytes; the parser's own limits
+            raise ExprError(f"cannot parse '{text:.60}': {type(e).__name__}") from None
         self._tree = tree.body
+        _check_depth(self._tree)
         self.names = frozenset(self._check(self._tree))
 
     def _check(self, node: ast.AST) -> set[str]:
@@ -69,6 +95,8 @@ class Expr:
             if not isinstance(node.value, (int, float, str, bool)):
                 raise ExprError(f"unsupported constant in '{self.text}'")
         elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            if isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+                raise ExprError(f"'%' formatting of strings is not allowed in '{self.text}'")
             names |= self._check(node.left) | self._check(node.right)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
             names |= self._check(node.operand)

@@ -42,6 +42,8 @@ def roots() -> list[Path]:
 
 def find(kind: str, name: str) -> Path:
     """The file for `name`: a path to a .toml file, or a name looked up in the library."""
+    if len(name) > 255 or "\0" in name:   # the file system would refuse it with an OSError
+        raise BadInput(f"not a {kind} name: {name[:40]!r}{'...' if len(name) > 40 else ''}")
     if name.endswith(".toml"):
         path = Path(name)
         if not path.is_file():

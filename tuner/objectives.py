@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 
 from tuner import library
 from tuner.errors import BadInput
-from tuner.tomlfile import check_keys, load_toml
+from tuner.tomlfile import check_keys, get, load_toml
 
 
 DIRECTIONS = ("minimize", "maximize")
@@ -63,9 +63,9 @@ def load_objective(name: str) -> Objective:
     path = library.find("objective", name)
     table = load_toml(path)
     check_keys(table, {"description", "direction", "unit", "metric", "name"}, path, "")
-    direction = table.get("direction", "minimize")
+    text = {k: get(table, k, "a string", path, "") for k in ("description", "direction", "unit", "metric", "name")}
+    direction = text["direction"] or "minimize"
     if direction not in DIRECTIONS:
         raise BadInput("direction must be 'minimize' or 'maximize'", path, "direction")
-    return Objective(name=table.get("name", path.stem), direction=direction,
-                     unit=str(table.get("unit", "")), metric=str(table.get("metric", path.stem)),
-                     description=str(table.get("description", "")))
+    return Objective(name=text["name"] or path.stem, direction=direction, unit=text["unit"] or "",
+                     metric=text["metric"] or path.stem, description=text["description"] or "")

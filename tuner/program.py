@@ -8,8 +8,9 @@ from typing import Any
 
 from tuner import library
 from tuner.errors import BadInput
-from tuner.tomlfile import check_keys
+from tuner.tomlfile import KINDS, check_keys, describe, get, positive
 
+LANGUAGES = ("c", "c++")
 PROGRAM_KEYS = {"sources", "template", "params", "cflags", "ldflags", "args", "verify",
                 "reference_cflags", "module", "language", "timeout_s", "requires"}
 
@@ -70,34 +71,59 @@ def _strs(value: Any, file: Path | str, key: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _resolve(rel: str, study_file: Path) -> Path:
+def _resolve(rel: str, study_file: Path, key: str) -> Path:
     base = study_file.parent if rel.startswith("./") else library.programs_dir()
-    path = (base / rel).resolve()
-    if not path.is_file():
-        raise BadInput(f"program file '{rel}' not found (looked at {path})", study_file, "program")
+    try:
+        path = (base / rel).resolve()
+        found = path.is_file()
+    except (OSError, ValueError):   # a name too long for the file system, a NUL byte
+        path, found = base / rel[:60], False
+    if not found:
+        raise BadInput(f"program file '{rel}' not found (looked at {path})", study_file, key)
     return path
+
+
+def _params(table: dict[str, Any], study_file: Path) -> dict[str, Any]:
+    """Template constants: names (identifiers) to numbers, strings, booleans or lists of them."""
+    params = get(table, "params", "a table", study_file, "program", {})
+    for name in params:
+        if not name.isidentifier():
+            raise BadInput("a template parameter's name must be an identifier", study_file, f"program.params.{name}")
+        value = params[name]
+        if not (KINDS["a string, number or boolean"](value)
+                or KINDS["a list of strings, numbers or booleans"](value)):
+            raise BadInput(f"must be a string, number, boolean or a list of them, got {describe(value)}",
+                           study_file, f"program.params.{name}")
+    return dict(params)
 
 
 def load_program(table: Any, study_file: Path) -> ProgramSpec:
     if not isinstance(table, dict):
         raise BadInput("missing [program] table", study_file, "program")
     check_keys(table, PROGRAM_KEYS, study_file, "program")
-    sources = tuple(_resolve(s, study_file) for s in _strs(table.get("sources", []), study_file, "program.sources"))
-    template = _resolve(table["template"], study_file) if "template" in table else None
-    if not sources and template is None and "module" not in table:
+    sources = tuple(_resolve(s, study_file, "program.sources")
+                    for s in _strs(table.get("sources", []), study_file, "program.sources"))
+    template_rel = get(table, "template", "a string", study_file, "program")
+    template = _resolve(template_rel, study_file, "program.template") if template_rel is not None else None
+    module = get(table, "module", "a string", study_file, "program")
+    if not sources and template is None and module is None:
         raise BadInput("a program needs 'sources', a 'template' or a 'module'", study_file, "program")
-    timeout = table.get("timeout_s")
+    language = get(table, "language", "a string", study_file, "program", "c")
+    if language not in LANGUAGES:
+        raise BadInput(f"must be one of {', '.join(LANGUAGES)}, got {describe(language)}", study_file,
+                       "program.language")
+    timeout = positive(table, "timeout_s", study_file, "program")
     return ProgramSpec(
         sources=sources,
         template=template,
-        params=dict(table.get("params", {})),
+        params=_params(table, study_file),
         cflags=_strs(table.get("cflags", []), study_file, "program.cflags"),
         ldflags=_strs(table.get("ldflags", []), study_file, "program.ldflags"),
         args=_strs(table.get("args", []), study_file, "program.args"),
         verify=Verify.parse(table.get("verify", "exact"), study_file),
         reference_cflags=_strs(table.get("reference_cflags", ["-O0"]), study_file, "program.reference_cflags"),
-        module=table.get("module"),
-        language=str(table.get("language", "c")),
+        module=module,
+        language=language,
         timeout_s=float(timeout) if timeout is not None else None,
         requires=_strs(table.get("requires", []), study_file, "program.requires"),
     )

@@ -21,6 +21,7 @@ from tuner.expr import Expr, ExprError
 from tuner.knobs import Knob
 from tuner.knobs import dist as D
 from tuner.records import Rendering
+from tuner.tomlfile import check_keys, get
 
 Config = dict[str, Any]
 
@@ -56,7 +57,7 @@ class SearchSpace:
                 unknown = knob.when.names - seen
                 if unknown:
                     raise BadInput(f"condition uses '{sorted(unknown)[0]}', which is not an earlier knob",
-                                   self.file, f"knobs.{knob.name}.when")
+                                   knob.file, f"knobs.{knob.name}.when")
             seen.add(knob.name)
         for c in self.constraints:
             unknown = c.expr.names - seen
@@ -75,7 +76,7 @@ class SearchSpace:
             # a knob that is inactive is None here (as in violations), so conditions can chain
             return bool(knob.when({**self.constants, **{k: None for k in self.knobs}, **config}))
         except (ExprError, TypeError, ZeroDivisionError) as e:
-            raise BadInput(str(e), self.file, f"knobs.{knob.name}.when") from None
+            raise BadInput(str(e), knob.file, f"knobs.{knob.name}.when") from None
 
     def sample(self, trial: optuna.trial.BaseTrial, pins: Mapping[str, Any] | None = None) -> Config:
         """Ask the trial for every active, unpinned knob (in file order)."""
@@ -90,12 +91,19 @@ class SearchSpace:
                 config[knob.name] = knob.decode(D.suggest(trial, knob.name, knob.distribution()))
         return config
 
-    def complete(self, partial: Mapping[str, Any]) -> Config:
-        """A full configuration from some values, the rest at their defaults (for baselines)."""
+    def complete(self, partial: Mapping[str, Any], where: str = "study.baseline") -> Config:
+        """A full configuration from some values, the rest at their defaults (for baselines).
+        A value given for a knob that is inactive in the result is refused: it would be dropped."""
         config: Config = {}
         for knob in self.knobs.values():
             if self.active(knob, config):
                 config[knob.name] = knob.coerce(partial[knob.name]) if knob.name in partial else knob.default
+        for name in partial:
+            if name in self.knobs and name not in config:
+                when = self.knobs[name].when
+                raise BadInput(f"knob '{name}' is inactive under its condition '{when.text if when else ''}' "
+                               "with the other knobs at these values, so its value would be ignored",
+                               self.file if where.startswith("study.") else None, where)
         return config
 
     def parse_pins(self, assignments: list[str], where: str = "--set") -> Config:
@@ -113,7 +121,39 @@ class SearchSpace:
                 pins[name] = self.knobs[name].coerce(text)
             except (ValueError, TypeError) as e:
                 raise BadInput(f"{name}: {e}", self.file, where) from None
+        self._check_pins_active(pins, where)
         return pins
+
+    def _check_pins_active(self, pins: Mapping[str, Any], where: str, samples: int = 200) -> None:
+        """Refuse a pin of a knob that no configuration with these pins makes active: it would
+        be dropped silently. Random configurations are drawn (the pins held); a knob active in
+        one of them is accepted (it applies whenever its condition holds). A condition on
+        `cores` is not judged before the target says how many there are."""
+        unsure = [n for n in pins if self.knobs[n].when is not None
+                  and not ("cores" in self.knobs[n].when.names and not self.constants.get("cores"))]
+        rng = random.Random(0)
+        for _ in range(samples if unsure else 0):
+            config = self._random_config(rng, pins)
+            unsure = [n for n in unsure if n not in config]
+            if not unsure:
+                return
+        if unsure:
+            knob = self.knobs[unsure[0]]
+            others = ", ".join(f"{k}={v}" for k, v in pins.items() if k != knob.name) or "no other knob set"
+            raise BadInput(f"knob '{knob.name}' is inactive under its condition '{knob.when.text}' "  # type: ignore
+                           f"({others}), so '{knob.name}={pins[knob.name]}' would be ignored", self.file, where)
+
+    def _random_config(self, rng: random.Random, pins: Mapping[str, Any] | None = None) -> Config:
+        """A uniformly drawn configuration (active knobs only, pins held)."""
+        config: Config = {}
+        for knob in self.knobs.values():
+            if not self.active(knob, config):
+                continue
+            if pins and knob.name in pins:
+                config[knob.name] = pins[knob.name]
+                continue
+            config[knob.name] = knob.decode(D.draw(knob.distribution(), rng))
+        return config
 
     def violations(self, config: Mapping[str, Any]) -> list[str]:
         """The constraints this configuration breaks (their text), in file order."""
@@ -134,19 +174,14 @@ class SearchSpace:
         is named. A space with rare feasible points may be rejected wrongly only when fewer than
         1 in `samples` configurations is feasible, which no sampler could explore anyway.
         """
+        if pins:   # now that `cores` is known, conditions on it are judged too
+            self._check_pins_active(pins, "--set")
         if not self.constraints:
             return
         rng = random.Random(seed)
         broken: Counter[str] = Counter()
         for _ in range(samples):
-            config: Config = {}
-            for knob in self.knobs.values():
-                if not self.active(knob, config):
-                    continue
-                if pins and knob.name in pins:
-                    config[knob.name] = pins[knob.name]
-                    continue
-                config[knob.name] = knob.decode(D.draw(knob.distribution(), rng))
+            config = self._random_config(rng, pins)
             violated = self.violations(config)
             if not violated:
                 return
@@ -178,11 +213,15 @@ def parse_constraints(items: Any, file: Path | str) -> list[Constraint]:
         raise BadInput("'constraints' must be an array of tables ([[constraints]])", file, "constraints")
     out = []
     for i, item in enumerate(items):
+        where = f"constraints[{i}]"
+        if isinstance(item, dict):
+            check_keys(item, {"expr", "name"}, file, where)
         text = item.get("expr") if isinstance(item, dict) else item
         if not isinstance(text, str):
-            raise BadInput("each constraint needs expr = \"...\"", file, f"constraints[{i}]")
+            raise BadInput("each constraint needs expr = \"...\"", file, where)
+        name = get(item, "name", "a string", file, where, text) if isinstance(item, dict) else text
         try:
-            out.append(Constraint(Expr(text), item.get("name", text) if isinstance(item, dict) else text))
+            out.append(Constraint(Expr(text), name))
         except ExprError as e:
-            raise BadInput(str(e), file, f"constraints[{i}].expr") from None
+            raise BadInput(str(e), file, f"{where}.expr") from None
     return out

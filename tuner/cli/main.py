@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from tuner import __version__
 from tuner.cli import COMMANDS, PASSTHROUGH
@@ -14,8 +15,23 @@ from tuner.errors import BadInput, RunFailure
 SUCCESS, RUN_FAILURE, BAD_INPUT = 0, 1, 2
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other bad input (argparse prints the usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"tune: error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(BAD_INPUT)
+
+
+def check_common(args: argparse.Namespace) -> None:
+    """Options several commands share, checked before any command runs."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**32:
+        raise BadInput(f"must be between 0 and 2**32 - 1, got {seed}", None, "--seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tune",
         description="Reproducible autotuning and design-space exploration: "
                     "search space x target x objectives -> a verified Pareto front.",
@@ -60,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return BAD_INPUT
     try:
+        check_common(args)
         return importlib.import_module(COMMANDS[args.command][0]).run(args)
     except BadInput as e:
         print(f"tune: error: {e}", file=sys.stderr)

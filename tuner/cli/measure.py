@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
-    config = spec.space.complete(spec.space.parse_pins(args.pins))
+    config = spec.space.complete(spec.space.parse_pins(args.pins), where="--set")
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
     outcome = Evaluator(spec, target, out).evaluate(config)

@@ -31,7 +31,7 @@ def make_knob(name: str, table: Any, file: Path | str) -> Knob:
     if not isinstance(table, dict):
         raise BadInput("a knob must be a table", file, f"knobs.{name}")
     kind = table.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BadInput(f"unknown kind {kind!r} (known: {', '.join(KINDS)})", file, f"knobs.{name}.kind")
     cls = knob_class(kind)
     check_keys(table, COMMON_KEYS | cls.keys, file, f"knobs.{name}")

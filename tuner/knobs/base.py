@@ -7,6 +7,7 @@ see: argv pieces and environment, never a shell string).
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,9 +18,11 @@ from tuner.errors import BadInput
 from tuner.knobs import dist as D
 from tuner.expr import Expr, ExprError
 from tuner.records import Rendering
+from tuner.tomlfile import describe, get
 
 COMMON_KEYS = {"kind", "to", "define", "env", "arg", "when", "default", "description", "tags", "fp_unsafe"}
 DESTINATIONS = {"cflag", "define", "env", "arg", "compiler", "none"}
+_MACRO = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Knob(ABC):
@@ -33,14 +36,26 @@ class Knob(ABC):
         self.name = name
         self.file = file
         self.table = table
-        self.description = str(table.get("description", ""))
-        self.tags = tuple(table.get("tags", ()))
-        self.to = table.get("to", self.default_to)
+        where = f"knobs.{name}"
+        self.description = str(get(table, "description", "a string", file, where, ""))
+        self.tags = tuple(get(table, "tags", "a list of strings", file, where, ()))
+        self.to = get(table, "to", "a string", file, where, self.default_to)
         if self.to not in DESTINATIONS:
             self.bad(f"'to' must be one of {', '.join(sorted(DESTINATIONS))}", "to")
-        self.define = table.get("define", name.upper())
-        self.env = table.get("env", name.upper())
-        self.arg = table.get("arg", f"--{name.replace('_', '-')}={{}}")
+        self.define = get(table, "define", "a string", file, where, name.upper())
+        if self.to == "define" and not _MACRO.fullmatch(self.define):
+            self.bad(f"'define' must be a C macro name, got {describe(self.define)}", "define")
+        self.env = get(table, "env", "a string", file, where, name.upper())
+        if self.to == "env" and (not self.env or "=" in self.env or "\0" in self.env):
+            self.bad(f"'env' must be an environment variable name (no '='), got {describe(self.env)}", "env")
+        self.arg = get(table, "arg", "a string", file, where, f"--{name.replace('_', '-')}={{}}")
+        try:
+            if self.to == "arg":
+                self.arg.format("value")
+        except (IndexError, KeyError, ValueError) as e:
+            self.bad(f"'arg' must hold one '{{}}' for the value, got {describe(self.arg)} ({type(e).__name__}: {e})",
+                     "arg")
+        get(table, "fp_unsafe", "a boolean (true or false)", file, where)
         try:
             self.when = Expr(table["when"]) if "when" in table else None
         except ExprError as e:
@@ -49,10 +64,22 @@ class Knob(ABC):
         if "default" in table:
             try:
                 self.default = self.coerce(table["default"])
-            except ValueError as e:
+            except (ValueError, TypeError) as e:
                 self.bad(str(e), "default")
         else:
             self.default = self.fallback_default()
+        self._check_rendering()
+
+    def _check_rendering(self) -> None:
+        """Render the default once, now: a mistake in how values reach the build or the run
+        (a malformed 'arg', a bad flag) fails at load time, not after a build."""
+        try:
+            r = self.render(self.default)
+        except (ValueError, TypeError, IndexError, KeyError) as e:
+            self.bad(f"cannot render the default value {describe(self.default)}: {e}")
+        for piece in (*r.cflags, *r.args, *r.env.values(), *((r.compiler,) if r.compiler else ())):
+            if not isinstance(piece, str) or "\0" in piece:
+                self.bad(f"renders {describe(piece)}, which is not a NUL-free string")
 
     def bad(self, message: str, key: str | None = None) -> None:
         raise BadInput(message, self.file, f"knobs.{self.name}" + (f".{key}" if key else ""))

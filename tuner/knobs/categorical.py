@@ -7,6 +7,9 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution
 
 from tuner.knobs.base import Knob
+from tuner.tomlfile import KINDS as _TYPES
+
+_scalar = _TYPES["a string, number or boolean"]
 
 
 class CategoricalKnob(Knob):
@@ -15,8 +18,8 @@ class CategoricalKnob(Knob):
 
     def setup(self) -> None:
         choices = self.need("choices")
-        if not isinstance(choices, list) or not choices:
-            self.bad("'choices' must be a non-empty list", "choices")
+        if not isinstance(choices, list) or not choices or not all(_scalar(c) for c in choices):
+            self.bad("'choices' must be a non-empty list of strings, numbers or booleans", "choices")
         if len(set(map(repr, choices))) != len(choices):
             self.bad("'choices' has duplicates", "choices")
         self.choices = tuple(choices)

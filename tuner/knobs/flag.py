@@ -8,6 +8,7 @@ from optuna.distributions import CategoricalDistribution
 
 from tuner.knobs.base import Knob
 from tuner.records import Rendering
+from tuner.tomlfile import get
 
 ON, OFF, DEFAULT = "on", "off", "default"
 _TRUE = {"on", "1", "true", "yes"}
@@ -30,12 +31,16 @@ class FlagKnob(Knob):
     default_to = "cflag"
 
     def setup(self) -> None:
-        self.flag = str(self.need("flag"))
+        where = f"knobs.{self.name}"
+        self.need("flag")
+        self.flag = get(self.table, "flag", "a string", self.file, where)
         if not self.flag.startswith("-") or " " in self.flag:
             self.bad("'flag' must be one compiler argument starting with '-'", "flag")
-        self.tristate = bool(self.table.get("tristate", False))
+        self.tristate = get(self.table, "tristate", "a boolean (true or false)", self.file, where, False)
         if "off_flag" in self.table:
-            self.off_flag: str | None = self.table["off_flag"] or None
+            self.off_flag: str | None = get(self.table, "off_flag", "a string", self.file, where) or None
+            if self.off_flag and (not self.off_flag.startswith("-") or " " in self.off_flag):
+                self.bad("'off_flag' must be one compiler argument starting with '-'", "off_flag")
         elif self.tristate:
             try:
                 self.off_flag = negate(self.flag)

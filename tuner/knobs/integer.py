@@ -7,6 +7,7 @@ from typing import Any
 from optuna.distributions import IntDistribution
 
 from tuner.knobs.base import Knob
+from tuner.tomlfile import get
 
 
 def parse_int(value: Any) -> int:
@@ -35,7 +36,7 @@ class IntKnob(Knob):
             self.step = parse_int(self.table.get("step", 1))
         except ValueError as e:
             self.bad(str(e))
-        self.log = bool(self.table.get("log", False))
+        self.log = get(self.table, "log", "a boolean (true or false)", self.file, f"knobs.{self.name}", False)
         if self.low > self.high:
             self.bad(f"low {self.low} > high {self.high}")
         if self.step < 1:

@@ -7,6 +7,9 @@ from typing import Any
 from optuna.distributions import IntDistribution
 
 from tuner.knobs.base import Knob
+from tuner.tomlfile import KINDS as _TYPES
+
+_scalar = _TYPES["a string, number or boolean"]
 
 
 class OrdinalKnob(Knob):
@@ -15,8 +18,8 @@ class OrdinalKnob(Knob):
 
     def setup(self) -> None:
         values = self.need("values")
-        if not isinstance(values, list) or not values:
-            self.bad("'values' must be a non-empty list", "values")
+        if not isinstance(values, list) or not values or not all(_scalar(v) for v in values):
+            self.bad("'values' must be a non-empty list of strings, numbers or booleans", "values")
         if len(set(map(repr, values))) != len(values):
             self.bad("'values' has duplicates", "values")
         self.values = tuple(values)

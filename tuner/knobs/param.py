@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuner.knobs.integer import IntKnob
+from tuner.tomlfile import get
 
 
 class ParamKnob(IntKnob):
@@ -13,7 +14,8 @@ class ParamKnob(IntKnob):
     default_to = "cflag"
 
     def setup(self) -> None:
-        self.param = str(self.need("param"))
+        self.need("param")
+        self.param = get(self.table, "param", "a string", self.file, f"knobs.{self.name}")
         if not self.param or " " in self.param or "=" in self.param:
             self.bad("'param' must be a bare parameter name", "param")
         super().setup()

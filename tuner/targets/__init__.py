@@ -30,7 +30,11 @@ def make_target(spec: TargetSpec, cache_root: Path) -> Target:
     except ImportError as e:
         raise BadInput(f"driver '{spec.driver}' needs a package that is not installed: {e.name}",
                        spec.file, "driver") from None
-    return driver(spec, cache_root)
+    try:
+        return driver(spec, cache_root)
+    except (TypeError, ValueError, OverflowError) as e:   # a [transport] value of the wrong type (int("x"), ...)
+        raise BadInput(f"a [transport] value (or --target-opt) has the wrong type: {e}", spec.file,
+                       "transport") from None
 
 
 __all__ = ["DRIVERS", "Target", "TargetSpec", "load_target", "make_target"]

@@ -12,7 +12,7 @@ from tuner.errors import BadInput
 from tuner.measure.environment import Placement
 from tuner.measure.launches import LaunchPolicy
 from tuner.measure.paired import PairPolicy
-from tuner.tomlfile import check_keys, load_toml
+from tuner.tomlfile import check_keys, describe, get, key_path, load_toml
 
 METHODS = ("wall", "reported", "instructions")
 NOISY = ("wall",)     # methods whose figure varies between processes; the others run once
@@ -103,6 +103,25 @@ def _section(table: dict[str, Any], key: str, allowed: set[str], path: Path) -> 
     return section
 
 
+def _check_measure(ms: dict[str, Any], path: Path | None, where: str) -> None:
+    """Each [measure] value has its field's type (an int where the default is an int, a number
+    where it is a float) and is not negative; timeouts and rep counts are above zero."""
+    for key, value in ms.items():
+        default = MeasureSpec.__dataclass_fields__[key].default
+        kind = {str: "a string", bool: "a boolean (true or false)", int: "an integer",
+                float: "a number"}.get(type(default))
+        if kind is None:      # a field of another type checks itself
+            continue
+        get(ms, key, kind, path, where)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                value < 0 or (value == 0 and key in _ABOVE_ZERO)):
+            raise BadInput(f"must be {'> 0' if key in _ABOVE_ZERO else '>= 0'}, got {describe(value)}",
+                           path, key_path(where, key))
+
+
+_ABOVE_ZERO = {"timeout_s", "max_seconds", "min_reps", "max_reps"}
+
+
 def _coerce_like(default: Any, value: Any, key: str) -> Any:
     """A command-line value (text) as the type of the field it overrides."""
     if isinstance(default, bool):
@@ -128,10 +147,15 @@ def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpe
     if not isinstance(driver, str):
         raise BadInput("a target needs driver = \"local\" (or qemu, ssh, android, python)", path, "driver")
     tc = _section(table, "toolchain", {"cc", "cflags", "ldflags"}, path)
+    for key, kind in (("cc", "a string"), ("cflags", "a list of strings"), ("ldflags", "a list of strings")):
+        get(tc, key, kind, path, "toolchain")
     ms = _section(table, "measure", set(MeasureSpec.__dataclass_fields__), path)
+    _check_measure(ms, path, "measure")
     overrides = dict(overrides or {})
+    given = {}
     for key in set(overrides) & set(MeasureSpec.__dataclass_fields__):
-        ms[key] = _coerce_like(MeasureSpec.__dataclass_fields__[key].default, overrides.pop(key), key)
+        given[key] = ms[key] = _coerce_like(MeasureSpec.__dataclass_fields__[key].default, overrides.pop(key), key)
+    _check_measure(given, None, "--target-opt")
     if ms.get("method", "wall") not in METHODS:
         raise BadInput(f"method must be one of {', '.join(METHODS)}", path, "measure.method")
     try:
@@ -148,11 +172,14 @@ def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpe
         measure.placement()
     except ValueError as e:
         raise BadInput(f"run_cpu/build_cpu/pin_cpu: {e}", path, "measure") from None
-    transport = dict(table.get("transport", {}))
+    transport = get(table, "transport", "a table", path, "", {})
     transport.update(overrides or {})
+    cores = get(table, "cores", "an integer", path, "", 0)
+    if cores < 0:
+        raise BadInput(f"must be >= 0, got {cores}", path, "cores")
     cc = os.environ.get("TUNE_CC_" + path.stem.upper().replace("-", "_"), tc.get("cc", "gcc"))
     return TargetSpec(
-        name=path.stem, driver=driver, description=str(table.get("description", "")),
+        name=path.stem, driver=driver, description=get(table, "description", "a string", path, "", ""),
         toolchain=Toolchain(cc, tuple(tc.get("cflags", ())), tuple(tc.get("ldflags", ()))),
-        measure=measure, transport=transport, cores=int(table.get("cores", 0)), file=path,
+        measure=measure, transport=dict(transport), cores=cores, file=path,
     )
