@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -34,3 +36,32 @@ class MachineFault(RunFailure):
         self.path = str(path) if path is not None else None
         self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+# errno values that are the machine's fault, never the configuration's, with how to say them
+MACHINE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+                  errno.EDQUOT: "disk quota exceeded", errno.EIO: "input/output error"}
+# the same as a tool (gcc, ld, as) prints them (strerror's text)
+_MACHINE_TEXTS = {os.strerror(n): text for n, text in MACHINE_ERRNOS.items()}
+
+
+def machine_fault(err: OSError, path: Path | str | None = None) -> MachineFault | None:
+    """A MachineFault for an OSError that is the machine's (a full disk, a read-only file
+    system), naming the file (the error's own, else `path`); None for any other error."""
+    if err.errno not in MACHINE_ERRNOS:
+        return None
+    return MachineFault(MACHINE_ERRNOS[err.errno], err.filename or path)
+
+
+def machine_fault_in(output: str, path: Path | str | None = None, tool: str = "") -> MachineFault | None:
+    """A MachineFault when a tool's output reports a full disk or a read-only file system
+    (`ld: final link failed: No space left on device`), naming the path on that line if it
+    names one, else `path`; None otherwise."""
+    for line in output.splitlines():
+        for text, what in _MACHINE_TEXTS.items():
+            if text in line:
+                before = line[:line.index(text)].split()[1:]     # the first word is the tool's name
+                named = [w.strip(":'\"`,") for w in before if w.lstrip("'\"`").startswith("/")]
+                where = named[-1] if named else path
+                return MachineFault(f"{what} ({tool + ': ' if tool else ''}{line.strip()[:200]})", where)
+    return None

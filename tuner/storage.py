@@ -11,25 +11,78 @@ Optuna's file backend fsyncs every write (3.5 ms here), and a trial writes once 
 550 ms per trial for a 109-knob flag space. `TrialDurableBackend` writes and flushes each
 record at once (so other processes and a kill -9 see it) but fsyncs once per trial, when
 the campaign tells a result: every finished measurement is on disk before the next starts.
+
+Faults name the file: a full disk or a read-only file system is a MachineFault (the campaign
+stops, nothing it wrote is torn: a short write is cut back); a line that is not a record is a
+CorruptJournal error with its line number (`tune repair` moves such lines aside). The lock is
+a flock, which dies with its holder: a killed writer never delays the next start.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 from optuna.storages.journal._storage import JournalOperation
 
-from tuner.errors import BadInput
+from tuner.errors import BadInput, MachineFault, RunFailure, machine_fault
+
+OP_CODES = range(0, 11)     # optuna.storages.journal._storage.JournalOperation (10: DISCARD_TRIALS)
+
+
+class CorruptJournal(RunFailure):
+    """A journal line that is not a record (a garbage line, bytes that are not UTF-8, a record
+    that does not apply). Exit 1 with the file, the line and what to do."""
+
+
+class FlockLock(BaseJournalFileLock):
+    """An exclusive flock(2) on `journal.log.flock`, held while a record is appended.
+
+    Optuna's default lock is a symlink that a killed writer leaves behind; the next writer then
+    waits out Optuna's 30-second grace period before forcing it. The kernel releases a flock
+    when its holder dies, however it dies, so a kill -9 never delays the next start. (flock
+    works between processes of one machine, and over NFSv4; to share a campaign between
+    machines, use a database: `--storage postgresql+psycopg://...`.)
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise storage_fault(e, self.path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)       # closing the descriptor releases the flock
+
+
+def storage_fault(e: OSError, path: Path | str) -> MachineFault:
+    """The journal cannot be written: a full disk, a read-only file system, no permission."""
+    return machine_fault(e, path) or MachineFault(f"cannot write the results: {e.strerror or e}",
+                                                  e.filename or path)
 
 # A worker proves it is alive every HEARTBEAT_S while it measures (Optuna's heartbeat on a
 # database, a renewed lease on a journal); one silent for GRACE_S is dead, and any other worker
@@ -44,48 +97,109 @@ def grace_s() -> int:
 
 
 class TrialDurableBackend(JournalFileBackend):
-    """A journal file backend whose fsync happens in `sync()`, once per trial."""
+    """A journal file backend whose fsync happens in `sync()`, once per trial; its errors name
+    the file (and the line, for a record that cannot be read)."""
 
     def __init__(self, file_path: str) -> None:
-        super().__init__(file_path)
         self._path = file_path
         self._dirty = False
+        self.line = 0           # the line of the last record read (for errors found when it applies)
+        if os.path.exists(file_path):     # a read-only results directory can still be read
+            self._file_path = file_path
+            self._lock = FlockLock(file_path)
+            self._log_number_offset = {0: 0}
+            return
+        try:
+            super().__init__(file_path, FlockLock(file_path))
+        except OSError as e:
+            raise storage_fault(e, file_path) from None
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """Optuna's reader, with errors that name the file and the line. A last line without its
+        newline is a record still being written, or torn by a kill: it is skipped (and cut
+        before the next append). Any other line that is not a record is an error."""
+        try:
+            f = open(self._path, "rb")
+        except OSError as e:
+            raise RunFailure(f"{self._path}: cannot read the journal: {e.strerror}") from None
+        with f:
+            size = os.fstat(f.fileno()).st_size    # what other writers add meanwhile is read next time
+            number = 0
+            if log_number_from in self._log_number_offset:
+                f.seek(self._log_number_offset[log_number_from])
+                number = log_number_from
+                size -= self._log_number_offset[log_number_from]
+            for number, line in enumerate(f, start=number):
+                size -= len(line)
+                if size < 0 or not line.endswith(b"\n"):
+                    break
+                if number + 1 not in self._log_number_offset:
+                    self._log_number_offset[number + 1] = self._log_number_offset[number] + len(line)
+                if number < log_number_from:
+                    continue
+                self.line = number + 1
+                yield self._record(line, number + 1)
+
+    def _record(self, line: bytes, lineno: int) -> dict[str, Any]:
+        record, why = parse_record(line)
+        if record is None:
+            raise self.corrupt(lineno, why)
+        return record
+
+    def corrupt(self, lineno: int, why: str) -> CorruptJournal:
+        study = Path(self._path).parent.name if Path(self._path).name == "journal.log" else "STUDY"
+        return CorruptJournal(f"{self._path}: line {lineno}: {why}; `tune repair {study}` keeps every "
+                              "valid record and moves the bad lines aside")
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with get_lock_file(self._lock):
-            with open(self._path, "ab") as f:
-                _drop_torn_tail(f)
-                f.write(text.encode("utf-8"))
-                f.flush()
+            try:
+                with open(self._path, "a+b", buffering=0) as f:   # unbuffered: nothing left to flush at close
+                    _drop_torn_tail(f)
+                    size = f.tell()
+                    try:
+                        data = memoryview(text.encode("utf-8"))
+                        while data:
+                            data = data[f.write(data):]    # a full disk first writes short, then fails
+                    except OSError:
+                        f.truncate(size)     # no torn record: a full disk leaves the journal as it was
+                        raise
+            except OSError as e:
+                raise storage_fault(e, self._path) from None
         self._dirty = True
 
     def sync(self) -> None:
         if self._dirty:
-            fd = os.open(self._path, os.O_RDONLY)
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                fd = os.open(self._path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise storage_fault(e, self._path) from None
             self._dirty = False
 
 
 def _drop_torn_tail(f: Any) -> None:
     """Cut a last line that lacks its newline: a writer killed mid-record left it (a live writer
     holds the lock until its line is complete). Appending after it would glue the new record
-    to the fragment, and the journal reader fails on a bad line that is not the last one."""
+    to the fragment, and the journal reader fails on a bad line that is not the last one.
+    `f` is open for reading and appending; the common case costs a one-byte read."""
     size = f.seek(0, os.SEEK_END)
     if size == 0:
         return
-    with open(f.name, "rb") as r:
-        r.seek(max(0, size - 65536))
-        tail = r.read()
-    if tail.endswith(b"\n"):
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        f.seek(0, os.SEEK_END)
         return
+    f.seek(max(0, size - 65536))
+    tail = f.read()
     cut = tail.rfind(b"\n")
-    if cut < 0 and size > len(tail):
-        return        # a single line longer than we looked at: leave it to the reader
-    f.truncate(size - len(tail) + cut + 1)
+    if cut >= 0 or size <= len(tail):   # else a single line longer than we looked at: left to the reader
+        f.truncate(size - len(tail) + cut + 1)
+    f.seek(0, os.SEEK_END)
 
 
 class BatchedJournalStorage(JournalStorage):
@@ -121,6 +235,21 @@ class BatchedJournalStorage(JournalStorage):
             self._backend.append_logs(logs)
 
 
+class Journal(BatchedJournalStorage):
+    """The journal storage tune opens (parameters batched, see BatchedJournalStorage): a record
+    that cannot be applied (a line lost from the middle, a hand edit) is a one-line error naming
+    the file and the line."""
+
+    def _sync_with_backend(self) -> None:
+        try:
+            super()._sync_with_backend()
+        except (KeyError, AssertionError, TypeError, ValueError, AttributeError, IndexError) as e:
+            backend = self._backend
+            if isinstance(backend, TrialDurableBackend):
+                raise backend.corrupt(backend.line, f"a record that does not apply ({type(e).__name__}: {e})") from None
+            raise
+
+
 def sync(storage: BaseStorage) -> None:
     """Make everything written so far durable (a no-op for databases, which commit per write)."""
     if isinstance(storage, BatchedJournalStorage):
@@ -132,8 +261,15 @@ def sync(storage: BaseStorage) -> None:
 
 
 def _journal(path: Path) -> JournalStorage:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return BatchedJournalStorage(TrialDurableBackend(str(path)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadInput("is not a directory (the results go in a directory)", path.parent) from None
+    except OSError as e:
+        raise storage_fault(e, path.parent) from None
+    if path.is_dir():
+        raise BadInput("is a directory, not a journal file", path)
+    return Journal(TrialDurableBackend(str(path)))
 
 
 def open_storage(results_dir: Path, url: str | None = None) -> BaseStorage:
@@ -170,3 +306,89 @@ def _rdb(url: str, tries: int = 5) -> BaseStorage:
 
 def storage_exists(results_dir: Path, url: str | None) -> bool:
     return bool(url) or (results_dir / "journal.log").exists()
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What `repair_journal` found: the records kept, the bad lines (number, why) and where they went."""
+
+    kept: int
+    bad: tuple[tuple[int, str], ...]
+    salvaged: int             # records recovered from the end of a bad line (a torn record glued to the next)
+    moved_to: Path | None
+
+
+def repair_journal(path: Path, dry_run: bool = False) -> Repair:
+    """Keep every line that is a journal record, in order; move the others to `journal.log.bad`
+    next to the journal (appended, as they were). A bad line that ends with a whole record
+    (a writer killed mid-line, then another appended: the old glued-tail failure) keeps that
+    record. Holds the journal lock, so no worker appends meanwhile; the journal is replaced
+    atomically (written beside it, fsynced, renamed)."""
+    from optuna.storages.journal._storage import JournalStorageReplayResult
+
+    lock = FlockLock(str(path))
+    with get_lock_file(lock):
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise storage_fault(e, path) from None
+        lines = data.splitlines(keepends=True)
+        replay = JournalStorageReplayResult("tune-repair-")
+        good: list[bytes] = []
+        bad: list[tuple[int, str, bytes]] = []
+        salvaged = 0
+        for number, line in enumerate(lines, start=1):
+            record, why = parse_record(line)
+            if record is None:
+                start = line.rfind(b'{"op_code"', 1)
+                tail = line[start:] if start > 0 else b""
+                record, _ = parse_record(tail) if tail else (None, "")
+                if record is None:
+                    bad.append((number, why, line))
+                    continue
+                bad.append((number, why + " (its last record kept)", line[:start] + b"\n"))
+                line, salvaged = tail, salvaged + 1
+            try:
+                replay.apply_logs([record])
+            except Exception as e:   # noqa: BLE001 - Optuna's replay raises what it meets
+                bad.append((number, f"a record that does not apply ({type(e).__name__}: {e})", line))
+                continue
+            good.append(line)
+        moved_to = path.with_name(path.name + ".bad") if bad else None
+        if bad and not dry_run:
+            try:
+                with open(moved_to, "ab") as f:
+                    f.write(b"".join(b if b.endswith(b"\n") else b + b"\n" for _, _, b in bad))
+                    f.flush()
+                    os.fsync(f.fileno())
+                tmp = path.with_name(f".{path.name}.repair-{os.getpid()}")
+                with open(tmp, "wb") as f:
+                    f.write(b"".join(good))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+                dir_fd = os.open(path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            except OSError as e:
+                raise storage_fault(e, e.filename or path) from None
+    return Repair(len(good), tuple((n, why) for n, why, _ in bad), salvaged, moved_to)
+
+
+def parse_record(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """(the record, "") or (None, why the line is not one)."""
+    if not line.endswith(b"\n"):
+        return None, "torn (no newline: its writer was killed mid-record)"
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "bytes that are not UTF-8"
+    except json.JSONDecodeError as e:
+        return None, f"not JSON ({e.msg} at byte {e.pos + 1} of the line)"
+    except ValueError as e:
+        return None, f"not JSON ({e})"
+    if not (isinstance(record, dict) and record.get("op_code") in OP_CODES and "worker_id" in record):
+        return None, "JSON, but not a journal record"
+    return record, ""

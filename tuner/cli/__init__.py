@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unpack": ("tuner.cli.unpack", "extract a `tune pack` archive and check its files"),
     "spaces": ("tuner.cli.spaces", "list the built-in studies, or one study's knobs"),
     "targets": ("tuner.cli.targets", "list the targets and whether each is usable here now"),
+    "repair": ("tuner.cli.repair", "keep a damaged journal's valid records and move its bad lines aside"),
     "flags": ("tuner.flagspace", "generate a compiler flag space from the installed compiler"),
     "vta": ("tuner.vta.cli", "evaluate layers or ResNet-18 on the VTA simulator"),
 }
