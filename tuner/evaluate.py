@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tuner import faultpoint
+from tuner.errors import MachineFault, machine_fault
 from tuner.measure import launches
 from tuner.records import Build, FailureReason, Measurement, Rendering
 from tuner.space import Config
@@ -125,16 +127,20 @@ class Evaluator:
         if not m.ok:
             return Measurement.failed(m.reason or FailureReason.CRASH, "reference run failed: " + m.detail)
         entry: dict[str, Any] = {"checksum": m.checksum}
-        if want and m.output is not None:
-            out = self._ref_file.parent / "references" / f"{key}.bin"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(m.output)
-            entry["output"] = str(out)
-        self._refs[key] = entry
-        self._ref_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._ref_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._refs, indent=1))
-        tmp.replace(self._ref_file)
+        tmp = self._ref_file.with_suffix(f".{os.getpid()}.tmp")    # workers may write at once
+        try:
+            if want and m.output is not None:
+                out = self._ref_file.parent / "references" / f"{key}.bin"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(m.output)
+                entry["output"] = str(out)
+            self._refs[key] = entry
+            self._ref_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self._refs, indent=1))
+            tmp.replace(self._ref_file)
+        except OSError as e:     # a full disk: the machine's fault, not the configuration's
+            raise (machine_fault(e, self._ref_file)
+                   or MachineFault(f"cannot write it: {e.strerror}", e.filename or self._ref_file)) from None
         return entry
 
     def _verify(self, m: Measurement, built: Build, rendering: Rendering) -> Measurement:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import signal
 import statistics
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity
 from tuner.elfsize import code_bytes
+from tuner.errors import MachineFault, machine_fault
 from tuner.measure.environment import Placement, Watch, affinity, machine
 from tuner.measure.launches import LaunchPolicy, Race, derive_rates, launch_series
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
@@ -96,10 +98,13 @@ class Target:
             suffix = ".cpp" if program.language == "c++" else ".c"
             path = self.gen_dir / f"{program.template.name.split('.')[0]}-{digest}{suffix}"
             if not path.exists():
-                self.gen_dir.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(text)
-                tmp.replace(path)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # workers may write it at once
+                try:
+                    self.gen_dir.mkdir(parents=True, exist_ok=True)
+                    tmp.write_text(text)
+                    tmp.replace(path)
+                except OSError as e:     # a full disk is the machine's fault, not the configuration's
+                    raise (machine_fault(e, path) or MachineFault(f"cannot write it: {e.strerror}", path)) from None
             sources.append(path)
         return sources
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from tuner.measure.environment import Placement
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
-from tuner.targets.local import LocalTarget
+from tuner.targets.local import LocalTarget, run_trivial
 
 
 def module_file(program: Any) -> Path | None:
@@ -29,7 +29,8 @@ class PythonTarget(LocalTarget):
     tags = frozenset({"no_native_build"})   # runs a module; the C conformance checks do not apply
 
     def probe(self) -> Availability:
-        return Availability(True, "")
+        """Usable if this Python runs a trivial program through the target's transport."""
+        return run_trivial(self, [sys.executable, "-c", "print('@tune {}')"], f"the Python interpreter {sys.executable}")
 
     def placement(self, program: Any = None, rendering: Rendering | None = None) -> Placement:
         """A framework sizes its own thread pool to the cores it sees: not pinned unless the
