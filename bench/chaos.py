@@ -16,7 +16,7 @@ Printed for each part:
                   alive 3 s after the kill; found by a token in their environment
 plus the SIGKILL count, duplicates, interrupted trials and leftover build directories.
 
-    python bench/chaos.py                              # resnet18-vta, 60 trials, 12 kills, then PostgreSQL
+    python bench/chaos.py                              # resnet18-vta, 80 trials, 12 kills, then PostgreSQL
     python bench/chaos.py --study conv2d-schedule --trials 20 --kills 10 --no-postgres
 """
 
@@ -258,12 +258,12 @@ def postgres_chaos(args: argparse.Namespace, root: Path, rng: random.Random) -> 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--study", default="resnet18-vta")
-    p.add_argument("--trials", type=int, default=60, help="the journal campaign's budget")
+    p.add_argument("--trials", type=int, default=80, help="the journal campaign's budget")
     p.add_argument("--kills", type=int, default=12)
     p.add_argument("--pg-trials", type=int, default=40)
     p.add_argument("--seed", type=int, default=0, help="tune's --seed, and the kill times'")
     p.add_argument("--min-s", type=float, default=0.5, help="earliest kill, seconds after a start")
-    p.add_argument("--max-s", type=float, default=6.0, help="latest kill, seconds after a start")
+    p.add_argument("--max-s", type=float, default=5.0, help="latest kill, seconds after a start")
     p.add_argument("--final-timeout-s", type=float, default=1200)
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the results directories")

@@ -114,7 +114,7 @@ CASES = [
     ("knob", 'to = "arg"\narg = 5', "knobs.x.arg"),
     ("knob", 'to = "arg"\narg = "--x={y}"', "knobs.x.arg"),
     ("knob", 'to = "arg"\narg = "--x={"', "knobs.x.arg"),
-    ("knob", 'to = "env"\nenv = "A=B"', "knobs.x.env", SUB),
+    ("knob", 'to = "env"\nenv = "A=B"', "knobs.x.env"),
     ("knob", 'to = "env"\nenv = ""', "knobs.x.env"),
     ("knob", "to = 5", "knobs.x.to"),
     ("knob", 'to = ["cflag"]', "knobs.x.to"),

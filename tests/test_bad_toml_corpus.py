@@ -31,7 +31,7 @@ ROOT = library.BUILTIN_ROOT
 STUDIES = sorted((ROOT / "search_spaces").glob("*.toml"))
 INCLUDES = sorted((ROOT / "search_spaces" / "knobs").glob("*.toml"))
 TARGETS = sorted((ROOT / "targets").glob("*.toml"))
-PER_FILE = 24      # mutations per file
+PER_FILE = 16      # mutations per file
 
 # Values of every TOML type (and some edge values) to swap in for a value.
 SWAPS: list[Any] = [5, -5, 0, 2**63 - 1, 2.5, math.nan, math.inf, True, "", "x", "A=B", "{1}",

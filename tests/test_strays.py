@@ -77,12 +77,13 @@ def test_the_measured_program_dies_with_tune(lab, group):
 
 
 def slow_compiler(lab) -> tuple[str, str]:
-    """A target whose compiler is a script that starts `sleep MARKER` and waits for it (then
-    would run gcc): (target name, marker)."""
+    """A target whose compiler is a script that, for the study's kernel.c (not the target's
+    probe program), starts `sleep MARKER` and waits for it (then would run gcc): (target
+    name, marker)."""
     marker = f"{random.randrange(10**5, 10**6)}.{os.getpid() % 1000}"
     script = lab.root / "slowcc"
     script.write_text('#!/bin/sh\ncase "$*" in *--version*) exec gcc --version;; esac\n'
-                      f"sleep {marker} &\nwait\nexec gcc \"$@\"\n")
+                      f'case "$*" in *kernel.c*) sleep {marker} & wait;; esac\nexec gcc "$@"\n')
     script.chmod(0o755)
     text = (lab.root / "targets" / "fast.toml").read_text().replace('cc = "gcc"', f'cc = "{script}"')
     (lab.root / "targets" / "slowcc.toml").write_text(text)
