@@ -291,3 +291,40 @@ def test_ctrl_c_records_the_trial_interrupted_and_a_rerun_retries_it(replay, mon
     assert explore(replay, study, 4).returncode == 0
     recs = replay.records(study)
     assert T.counts(recs)["finished"] == 4 and [r.retry_of for r in recs if r.retry_of is not None] == [cut.number]
+
+
+def test_two_workers_reaching_for_the_baseline_at_once_one_withdraws(replay):
+    """Two workers start together and both ask for the baseline before either has looked: the
+    one that asked second sees the other's trial at its second look and gives its own back as
+    `withdrawn` (not `interrupted`: nothing was stopped, nothing is retried, and `tune status`
+    must not report a lost measurement)."""
+    from tuner.campaign import Options
+    from tuner.engine import start
+    from tuner.outcomes import judge
+    from tuner.study import load_study
+    from tuner.targets import load_target, make_target
+
+    path = replay.study("race", XY, target="rp", meta="baseline = { x = 3, y = 4 }")
+    spec = load_study(str(path))
+    out = replay.root / "results" / spec.name
+    opts = Options(trials=5, sampler="random", seed=1, results_dir=out, progress=False)
+    first, second = (start(spec, make_target(load_target("rp"), out / "builds"), opts) for _ in range(2))
+    proposals = [c.proposals.next(c.history) for c in (first, second)]    # both before either asks
+    assert all(p is not None and p.record.baseline for p in proposals)
+    asked = [c._ask(p, None) for c, p in zip((first, second), proposals)]
+    assert first._claim(*asked[0])            # asked first: it has the configuration
+    assert not second._claim(*asked[1])       # asked second: it withdraws
+    recs = {r.number: r for r in replay.records(path)}
+    gave_back = recs[asked[1][0].number]
+    assert gave_back.status == TrialStatus.WITHDRAWN and not gave_back.finished
+    assert gave_back.config_key == "" and not gave_back.baseline and "same configuration" in gave_back.detail
+    assert recs[asked[0][0].number].status == TrialStatus.RUNNING
+    trial, base, _ = asked[0]                 # the first worker measures the baseline
+    first._tell(trial, judge(first._evaluate(trial, base, base.config), base, first.history), 0.0)
+    # the next run ends at exactly N, the withdrawn trial neither counted nor retried
+    done = explore(replay, path, 5)
+    assert done.returncode == 0, done.stderr
+    after = replay.records(path)
+    assert T.counts(after)["finished"] == 5
+    assert T.counts(after)["by_state"].get("withdrawn") == 1
+    assert not [r for r in after if r.retry_of == gave_back.number]

@@ -184,15 +184,18 @@ def test_kill_9_of_one_worker(lab, request, backend):
     assert rc == 0 and "Traceback" not in err, err
     recs = records(lab, study, url)
     # the survivor saw the victim's pid gone: it marked the trial interrupted and measured its
-    # configuration again, and still finished the budget exactly
-    [cut] = [r for r in recs if r.status == "interrupted"]
-    assert cut.worker.endswith(f":{victim.pid}") and cut.detail == "its process died"
-    retries = [r for r in recs if r.retry_of == cut.number]
-    assert len(retries) == 1 and retries[0].status in FINISHED and retries[0].params == cut.params
-    assert retries[0].worker.endswith(f":{survivor.pid}")
+    # configuration again, and still finished the budget exactly. Under load the victim may
+    # have told its trial between the test's look and the kill: then nothing was cut.
+    cuts = [r for r in recs if r.status == "interrupted"]
+    assert len(cuts) <= 1, Counter(r.status for r in recs)
+    for cut in cuts:
+        assert cut.worker.endswith(f":{victim.pid}") and cut.detail == "its process died"
+        retries = [r for r in recs if r.retry_of == cut.number]
+        assert len(retries) == 1 and retries[0].status in FINISHED and retries[0].params == cut.params
+        assert retries[0].worker.endswith(f":{survivor.pid}")
     check_shared(lab, name, recs, [victim.pid, survivor.pid], cut=1)
     status = lab.json("status", study, *storage_args(url))
-    assert status["finished"] == N and status["by_state"]["interrupted"] == 1
+    assert status["finished"] == N and status["by_state"].get("interrupted", 0) == len(cuts)
     assert "running" not in status["by_state"] and "waiting" not in status["by_state"]
     # a rerun has nothing left to do
     runs = len(lab.counter_lines(name, "start"))

@@ -33,7 +33,7 @@ from tuner import result as R
 from tuner.errors import MachineFault, RunFailure
 from tuner.evaluate import Evaluator, Outcome
 from tuner.history import History, Told
-from tuner.outcomes import Verdict, duplicate, find_duplicate, interrupted, judge
+from tuner.outcomes import Verdict, duplicate, find_duplicate, interrupted, judge, withdrawn
 from tuner.proposals import Proposal, Proposals
 from tuner.result import TrialRecord, TrialStatus
 from tuner.samplers import make_sampler
@@ -210,7 +210,7 @@ class Campaign:
         (of the trials running now, the ones asked first have the budget first); for a fixed
         configuration, whether another worker took the same one at the same time. Two workers
         that look at once both see each other here, and exactly one backs off: its trial is
-        told interrupted without a configuration (nothing to retry)."""
+        told withdrawn (no configuration, nothing to retry)."""
         look = self.store.look(self.history)
         others = [r for r in look.running if r.number != trial.number]
         ahead = [r for r in others if r.number < trial.number]
@@ -221,7 +221,7 @@ class Campaign:
             return True
         why = ("not needed: other workers' trials complete the budget" if not fits
                else "not needed: another worker took the same configuration")
-        self.store.tell(trial, interrupted(base, why, keep_config=False).record, None)
+        self.store.tell(trial, withdrawn(base, why).record, None)
         return False
 
     def _evaluate(self, trial: optuna.Trial, base: TrialRecord, config: Config) -> Outcome:

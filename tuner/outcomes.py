@@ -82,13 +82,17 @@ def duplicate(base: TrialRecord, prior: TrialRecord, history: History) -> Verdic
     return Verdict(rec)
 
 
-def interrupted(base: TrialRecord, detail: str, keep_config: bool = True) -> Verdict:
-    """Stopped before its result: by the user, the machine, or because it was not needed.
-    Without `keep_config` the configuration is dropped, so the trial is never retried."""
-    rec = replace(base, status=TrialStatus.INTERRUPTED, detail=detail, lease=None)
-    if not keep_config:
-        rec = replace(rec, config={}, config_key="", retry_of=None, baseline=False)
-    return Verdict(rec)
+def interrupted(base: TrialRecord, detail: str) -> Verdict:
+    """Stopped before its result, by the user or the machine: its configuration is retried."""
+    return Verdict(replace(base, status=TrialStatus.INTERRUPTED, detail=detail, lease=None))
 
 
-__all__ = ["RECORD_FIELDS", "Verdict", "duplicate", "find_duplicate", "interrupted", "judge"]
+def withdrawn(base: TrialRecord, detail: str) -> Verdict:
+    """Given back unused when two workers reached for the same slot at once. Its own status, not
+    `interrupted`: nothing was stopped, nothing is retried, and `tune status` should not suggest
+    that a measurement was lost. The configuration is dropped."""
+    return Verdict(replace(base, status=TrialStatus.WITHDRAWN, detail=detail, lease=None, config={},
+                           config_key="", retry_of=None, baseline=False))
+
+
+__all__ = ["RECORD_FIELDS", "Verdict", "duplicate", "find_duplicate", "interrupted", "judge", "withdrawn"]

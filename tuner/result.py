@@ -53,6 +53,8 @@ class TrialStatus(str, enum.Enum):
     DUPLICATE = "duplicate"        # the sampler proposed a configuration measured before (duplicate_of)
     PRUNED = "pruned"              # not measured: the surrogate predicted it cannot reach the front
     INTERRUPTED = "interrupted"    # stopped by the user, a dead process or the machine; retried later
+    WITHDRAWN = "withdrawn"        # asked for, then given back unused: another worker took the last
+                                   # budget or the same configuration at the same moment; never retried
     RUNNING = "running"            # being measured now (or its process died: the next run recovers it)
     WAITING = "waiting"            # queued in Optuna, not started
 
@@ -62,7 +64,8 @@ class TrialStatus(str, enum.Enum):
     @property
     def finished(self) -> bool:
         """Counts toward the campaign's budget (`--trials N` stops when N trials are finished)."""
-        return self not in (TrialStatus.INTERRUPTED, TrialStatus.RUNNING, TrialStatus.WAITING)
+        return self not in (TrialStatus.INTERRUPTED, TrialStatus.WITHDRAWN, TrialStatus.RUNNING,
+                            TrialStatus.WAITING)
 
     @property
     def measured(self) -> bool:

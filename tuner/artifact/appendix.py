@@ -63,7 +63,7 @@ def context(spec: Any, report: Any, runs_summary: Mapping[str, Any], speedups: M
                   "target": target_name},
         "objectives": list(spec.objectives),
         "objective_list": ", ".join(o.name for o in spec.objectives),
-        "counts": {"finished": sum(r.status not in ("running", "waiting", "interrupted") for r in recs),
+        "counts": {"finished": sum(r.finished for r in recs),
                    "measured": len(measured), "verified": len(report.verified), "front": len(report.front)},
         "speedups": [{"objective": k, "value": f"{v:.2f}"} for k, v in speedups.items()],
         "baseline_text": " ".join(f"{k}={v}" for k, v in spec.baseline.items()) or "defaults",
