@@ -108,3 +108,40 @@ def test_never_uses_eval(monkeypatch):
     monkeypatch.setattr(builtins, "eval", no_eval)
     monkeypatch.setattr(builtins, "exec", no_eval)
     assert Expr("a + 1 == 2")({"a": 1})
+
+
+@pytest.mark.parametrize("text", [
+    "+".join(["x"] * 1000) + " > 0",         # a sum of 1,000 terms: 1,000 levels deep
+    "-" * 3000 + "x",                        # 3,000 nested minus signs (and too long)
+    "-" * 150 + "x",                         # short, but deeper than the cap
+    "(" * 250 + "x" + ")" * 250,             # the parser's own nesting limit
+    "x" * 2001,                              # too long
+    "not x\0",                               # a NUL byte
+])
+def test_deep_or_long_expressions_are_refused_at_parse_time(text):
+    """Evaluation recurses once per level: depth and length are capped when parsed, so no
+    RecursionError (a traceback) can come later."""
+    with pytest.raises(ExprError):
+        Expr(text)
+
+
+def test_the_depth_cap_leaves_real_expressions_alone():
+    assert Expr("+".join(["x"] * 90) + " > 0")({"x": 1})
+    assert Expr("-" * 90 + "x")({"x": 1}) == 1
+
+
+@pytest.mark.parametrize("text,env", [
+    ("len('%20000000d' % a) < 3", {"a": 1}),   # formatting builds a string of any width
+    ("len(s % a) < 3", {"s": "%20000000d", "a": 1}),
+    ("len(t % a) < 3", {"t": ("%d",), "a": 1}),
+])
+def test_percent_is_refused_on_strings(text, env):
+    t0 = time.perf_counter()
+    with pytest.raises(ExprError, match="'%'"):
+        Expr(text)(env)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_percent_is_still_the_remainder_of_numbers():
+    assert Expr("x % 3 == 1")({"x": 10})
+    assert Expr("x % 2.5")({"x": 6.0}) == 1.0
