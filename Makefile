@@ -8,7 +8,7 @@ APT     := gcc g++ make clang libomp-dev util-linux python3-venv \
            gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
            openssh-server openssh-client adb valgrind postgresql \
            texlive-latex-base texlive-latex-recommended texlive-pictures poppler-utils
-EXTRAS  ?= test,postgres,tvm
+EXTRAS  ?= test,postgres,tvm,dashboard
 
 .PHONY: explore test test-fast system python python-test
 

@@ -10,6 +10,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("tuner.cli.reproduce", "rebuild and re-measure recorded points against the baseline; did they reproduce?"),
     "pack": ("tuner.cli.pack", "write a study, its sources, target and journal as one archive"),
     "unpack": ("tuner.cli.unpack", "extract a `tune pack` archive and check its files"),
+    "dashboard": ("tuner.cli.dashboard", "serve optuna-dashboard on a study, on loopback, knobs as their values"),
     "spaces": ("tuner.cli.spaces", "list the built-in studies, or one study's knobs"),
     "targets": ("tuner.cli.targets", "list the targets and whether each is usable here now"),
     "repair": ("tuner.cli.repair", "keep a damaged journal's valid records and move its bad lines aside"),
