@@ -8,6 +8,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "confirm": ("tuner.cli.confirm", "re-measure the front and the baseline to check they survive noise"),
     "export": ("tuner.cli.export", "write the Pareto set, all trials, a LaTeX table and plots"),
     "reproduce": ("tuner.cli.reproduce", "rebuild and re-measure recorded points against the baseline; did they reproduce?"),
+    "reduce": ("tuner.cli.reduce", "shrink a configuration to the knobs that matter (delta debugging, measured)"),
     "pack": ("tuner.cli.pack", "write a study, its sources, target and journal as one archive"),
     "unpack": ("tuner.cli.unpack", "extract a `tune pack` archive and check its files"),
     "dashboard": ("tuner.cli.dashboard", "serve optuna-dashboard on a study, on loopback, knobs as their values"),

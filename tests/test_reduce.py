@@ -1,0 +1,92 @@
+"""`tune reduce`: ddmin to the knobs that matter, each step measured; export shows the result."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import needs_gcc
+from tuner.artifact.reduce import Reducer
+
+KNOBS = """
+[knobs.a]
+kind = "int"
+low = 0
+high = 9
+define = "X"
+
+[knobs.b]
+kind = "ordinal"
+values = [0, 1, 2, 3]
+define = "Y"
+
+[knobs.c]
+kind = "int"
+low = 0
+high = 9
+define = "ECHO_D"
+
+[knobs.d]
+kind = "categorical"
+choices = ["-O1", "-O2"]
+to = "cflag"
+"""
+
+
+class Space:
+    """A stand-in space for the algorithm alone: knobs k0..kn, default 0, no constraints."""
+
+    def __init__(self, n: int) -> None:
+        self.knobs = {f"k{i}": None for i in range(n)}
+
+    def complete(self, partial):
+        return {k: partial.get(k, 0) for k in self.knobs}
+
+    def violations(self, config):
+        return []
+
+
+class Obj:
+    name, direction = "cost", "minimize"
+
+
+def test_ddmin_finds_a_one_minimal_set_and_counts_every_test():
+    """cost = 10 unless k3 and k11 are both set (then 1): the reduced set is exactly {k3, k11}."""
+    space = Space(16)
+    point = {k: 1 for k in space.knobs}
+    calls = []
+
+    def measure(cfg):
+        calls.append(cfg)
+        return {"cost": 1.0 if cfg["k3"] and cfg["k11"] else 10.0}
+
+    doc = Reducer(space, [Obj()], point, measure, tolerance=0.0, pairs=1).run()
+    assert doc["reduced"] == {"k3": 1, "k11": 1}
+    assert doc["tests"] == len(doc["log"]) and doc["tests"] < 40
+    assert len(calls) == 2 * doc["tests"]          # each test: one launch of the candidate, one of the point
+    assert all(s["ratios"]["cost"][0] == 1.0 for s in doc["steps"])
+    removed = [k for s in doc["steps"] for k in s["removed"]]
+    assert sorted(removed + ["k3", "k11"]) == sorted(space.knobs)
+
+
+def test_ddmin_keeps_everything_when_every_knob_matters():
+    space = Space(4)
+    point = {k: 1 for k in space.knobs}
+    doc = Reducer(space, [Obj()], point, lambda cfg: {"cost": 10.0 - sum(cfg.values())},
+                  tolerance=0.0, pairs=1).run()
+    assert doc["reduced"] == point and doc["steps"] == []
+
+
+@needs_gcc
+def test_reduce_a_real_trial_then_export_shows_the_reduced_set(lab, tmp_path):
+    study = lab.study("red", KNOBS, objectives=("cost", "gain"))
+    lab.ok("explore", study, "--set", "a=3", "--set", "b=2", "--set", "c=5", "--set", "d=-O2",
+           "--trials", "1", "--no-progress", "--no-export")
+    proc = lab.ok("reduce", study, "--trial", "0", "--tolerance", "0", "--pairs", "1")
+    assert "reduced configuration: a=3 b=2" in proc.stdout, proc.stdout + proc.stderr
+    assert "measured against the point: cost x1" in proc.stdout
+    out = tmp_path / "bundle"
+    lab.ok("export", study, "--out", out)
+    (point,) = json.loads((out / "front.json").read_text())["points"]
+    assert point["reduced"] and point["shown"] == {"a": 3, "b": 2}
+    assert point["params"]["c"] == 5                      # the full configuration stays in the JSON
+    assert r"$^\dagger$" in (out / "table.tex").read_text()

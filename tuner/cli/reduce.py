@@ -1,0 +1,71 @@
+"""`tune reduce STUDY --trial N`: the smallest set of non-default knobs that keeps every
+objective within a tolerance of trial N, by delta debugging with every step measured
+(see tuner.artifact.reduce). The result is stored in the study; `tune export` shows it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tuner.cli.common import add_format, add_study, add_target, open_target, results_dir
+from tuner.cli.status import load_campaign
+from tuner.errors import BadInput
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_study(p)
+    add_target(p)
+    p.add_argument("--trial", type=int, required=True, metavar="N", help="the verified trial to reduce")
+    p.add_argument("--tolerance", type=float, default=0.02, metavar="REL",
+                   help="how much worse than the point an objective may get (default: 0.02)")
+    p.add_argument("--pairs", type=int, metavar="K",
+                   help="ABBA pairs per test (default: 3; 1 on a deterministic target)")
+    p.add_argument("--max-tests", type=int, default=200, metavar="N", help="stop after N tests (default: 200)")
+    add_format(p, ("table", "json"), "table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner.artifact.reduce import Reducer, store_reduction
+    from tuner.evaluate import Evaluator
+    from tuner.report import build_report
+
+    spec, study = load_campaign(args)
+    report = build_report(spec, study)
+    point = next((r for r in report.verified if r.number == args.trial), None)
+    if point is None:
+        raise BadInput(f"trial {args.trial} is not a verified trial of '{spec.name}'", None, "--trial")
+    if args.tolerance < 0 or (args.pairs is not None and args.pairs < 1) or args.max_tests < 1:
+        raise BadInput("--tolerance must not be negative, --pairs and --max-tests at least 1", None, "--tolerance")
+    out = results_dir(args, spec)
+    target = open_target(args, spec, out)
+    evaluator = Evaluator(spec, target, out)
+    pairs = args.pairs or (3 if target.spec.measure.method == "wall" else 1)
+
+    def measure(config):
+        outcome = evaluator.evaluate(dict(config))
+        return outcome.values if outcome.ok else None
+
+    say = (lambda m: print(m, file=sys.stderr)) if args.format == "table" else (lambda m: None)
+    reducer = Reducer(spec.space, spec.objectives, point.params, measure, tolerance=args.tolerance,
+                      pairs=pairs, max_tests=args.max_tests, log=say)
+    say(f"reducing trial {point.number}: {len(reducer.changes)} knobs away from their defaults, "
+        f"tolerance {args.tolerance:.1%}, {pairs} ABBA pair(s) per test")
+    try:
+        doc = reducer.run()
+    finally:
+        target.cleanup()
+    doc.update(study=spec.name, trial=point.number, target=target.spec.name, values=point.values)
+    store_reduction(study, point.number, doc)
+    if args.format == "json":
+        print(json.dumps(doc, indent=1))
+        return 0
+    print(f"trial {point.number}: {doc['changes']} non-default knobs -> {len(doc['reduced'])} "
+          f"({doc['tests']} tests{', budget exhausted' if doc['exhausted'] else ''})")
+    print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
+    for i, step in enumerate(doc["steps"], 1):
+        ratios = ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"
+                           for name, r in step["ratios"].items())
+        print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
+        print(f"          kept {step['kept']}; measured against the point: {ratios}")
+    return 0
