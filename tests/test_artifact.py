@@ -122,3 +122,21 @@ def test_unpack_rejects_a_damaged_or_foreign_archive(lab, tmp_path):
     (tmp_path / "plain.tar.gz").write_bytes(b"not a tar")
     line = one_line_error(tune_in(tmp_path, "unpack", tmp_path / "plain.tar.gz"))
     assert "not a tune archive" in line
+
+
+@needs_gcc
+def test_warm_start_enqueues_the_front_of_a_finished_study_once(lab):
+    old = lab.study("old", KNOBS, objectives=("cost", "gain"))
+    lab.ok("explore", old, "--trials", "8", "--seed", "3", "--no-progress", "--no-export")
+    front = {tuple(sorted(p["params"].items())) for p in lab.json("pareto", old)}
+    (lab.root / "targets" / "fast2.toml").write_text(FAST_TARGET)
+    new = lab.study("new", KNOBS, objectives=("cost", "gain"), target="fast2",
+                    meta='baseline = { a = 1, b = 1 }')
+    proc = lab.ok("explore", new, "--warm-start", old, "--trials", str(len(front) + 2), "--seed", "0",
+                  "--surrogate", "off", "--no-export")
+    assert f"warm start: {len(front)} of {len(front)} configurations of old's front enqueued" in proc.stderr
+    recs = sorted(lab.records(new), key=lambda r: r.number)
+    assert recs[0].params == {"a": 1, "b": 1}                     # the baseline first
+    assert {tuple(sorted(r.params.items())) for r in recs[1:1 + len(front)]} == front
+    again = lab.ok("explore", new, "--warm-start", old, "--trials", str(len(front) + 3), "--no-export")
+    assert "warm start" not in again.stderr                      # a resume does not enqueue again

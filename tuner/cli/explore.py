@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip candidates a surrogate model predicts cannot reach the Pareto front (default: on)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.add_argument("--no-export", action="store_true", help="do not write CSV/JSON/LaTeX/plots at the end")
+    p.add_argument("--warm-start", metavar="STUDY", help="start a new campaign from a finished study's front "
+                   "(found in --warm-results, default: --results)")
+    p.add_argument("--warm-results", metavar="DIR", help="results root of the --warm-start study")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     campaign = engine.start(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
                                                   not args.no_progress), screen)
     record_provenance(campaign, sampler, args.seed, screen)
+    if args.warm_start:
+        from pathlib import Path
+
+        from tuner.artifact.warmstart import warm_start
+        note = warm_start(campaign.study, spec.space, args.warm_start, Path(args.warm_results or args.results))
+        if note and not args.no_progress:
+            print(note, file=sys.stderr)
     before = campaign.finished()
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
     say(f"study {spec.name}: {len(spec.space)} knobs, target {target.spec.name}, "
