@@ -257,6 +257,15 @@ def load_runs(study: Any) -> dict[str, dict[str, Any]]:
     return dict(sorted(runs.items(), key=lambda kv: str(kv[1].get("started", ""))))
 
 
+def of(record: Any) -> dict[str, Any] | None:
+    """A trial record's own provenance (the record's `provenance` field; older records kept it
+    in their attributes)."""
+    value = getattr(record, "provenance", None)
+    if value is None:
+        value = (getattr(record, "attrs", None) or {}).get("provenance")
+    return value if isinstance(value, dict) else None
+
+
 def merged(trial: Mapping[str, Any] | None, runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
     """A trial's full provenance: its run's record with the trial's own fields on top."""
     if not trial:

@@ -158,7 +158,7 @@ def _point(p: Any, spec: Any, configs: dict, report: Any) -> dict[str, Any]:
             "params": {str(k): _clean(v) for k, v in p.params.items()},
             "shown": {str(k): _clean(v) for k, v in shown.items()}, "reduced": reduced,
             "knee": report.knee is not None and p.number == report.knee.number,
-            "provenance": getattr(p, "provenance", None)}
+            "provenance": provenance.of(p)}
 
 
 def _clean(v: Any) -> Any:

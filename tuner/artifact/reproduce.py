@@ -91,7 +91,7 @@ def reproduce(points: Sequence[Any], baseline: Any | None, objectives: Sequence[
                            "points": []}
     base_cfg = dict(baseline.params) if baseline is not None else None
     for p in points:
-        prov = getattr(p, "provenance", None)
+        prov = provenance.of(p)
         run = runs.get(str((prov or {}).get("run"))) if prov else None
         same = same_machine(run, here)
         relative = force_relative or same is False
