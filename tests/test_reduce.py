@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import needs_gcc
+from tuner.artifact.probe import Measured
 from tuner.artifact.reduce import Reducer
 
 KNOBS = """
@@ -46,23 +47,35 @@ class Space:
 
 
 class Obj:
-    name, direction = "cost", "minimize"
+    name, direction, metric = "cost", "minimize", "cost"
+
+
+class FakeProbe:
+    """The probe seam without a machine: `f(config)` gives the objective values."""
+
+    deterministic = True
+
+    def __init__(self, f):
+        self.f, self.calls, self.launches = f, [], 0
+
+    def measure(self, config):
+        self.calls.append(dict(config))
+        self.launches += 1
+        return Measured(self.f(config))
+
+    def compare(self, a, b):
+        return {}
 
 
 def test_ddmin_finds_a_one_minimal_set_and_counts_every_test():
     """cost = 10 unless k3 and k11 are both set (then 1): the reduced set is exactly {k3, k11}."""
     space = Space(16)
     point = {k: 1 for k in space.knobs}
-    calls = []
-
-    def measure(cfg):
-        calls.append(cfg)
-        return {"cost": 1.0 if cfg["k3"] and cfg["k11"] else 10.0}
-
-    doc = Reducer(space, [Obj()], point, measure, tolerance=0.0, pairs=1).run()
+    probe = FakeProbe(lambda cfg: {"cost": 1.0 if cfg["k3"] and cfg["k11"] else 10.0})
+    doc = Reducer(space, [Obj()], point, probe, tolerance=0.0).run()
     assert doc["reduced"] == {"k3": 1, "k11": 1}
     assert doc["tests"] == len(doc["log"]) and doc["tests"] < 40
-    assert len(calls) == 2 * doc["tests"]          # each test: one launch of the candidate, one of the point
+    assert len(probe.calls) == doc["tests"] + 1     # each candidate once, and the point once
     assert all(s["ratios"]["cost"][0] == 1.0 for s in doc["steps"])
     removed = [k for s in doc["steps"] for k in s["removed"]]
     assert sorted(removed + ["k3", "k11"]) == sorted(space.knobs)
@@ -71,8 +84,8 @@ def test_ddmin_finds_a_one_minimal_set_and_counts_every_test():
 def test_ddmin_keeps_everything_when_every_knob_matters():
     space = Space(4)
     point = {k: 1 for k in space.knobs}
-    doc = Reducer(space, [Obj()], point, lambda cfg: {"cost": 10.0 - sum(cfg.values())},
-                  tolerance=0.0, pairs=1).run()
+    doc = Reducer(space, [Obj()], point, FakeProbe(lambda cfg: {"cost": 10.0 - sum(cfg.values())}),
+                  tolerance=0.0).run()
     assert doc["reduced"] == point and doc["steps"] == []
 
 
@@ -81,7 +94,7 @@ def test_reduce_a_real_trial_then_export_shows_the_reduced_set(lab, tmp_path):
     study = lab.study("red", KNOBS, objectives=("cost", "gain"))
     lab.ok("explore", study, "--set", "a=3", "--set", "b=2", "--set", "c=5", "--set", "d=-O2",
            "--trials", "1", "--no-progress", "--no-export")
-    proc = lab.ok("reduce", study, "--trial", "0", "--tolerance", "0", "--pairs", "1")
+    proc = lab.ok("reduce", study, "--trial", "0", "--tolerance", "0")
     assert "reduced configuration: a=3 b=2" in proc.stdout, proc.stdout + proc.stderr
     assert "measured against the point: cost x1" in proc.stdout
     out = tmp_path / "bundle"

@@ -6,11 +6,12 @@ The changes are the point's knobs away from their defaults; a candidate keeps a 
 them and puts the rest back to their defaults (`SearchSpace.complete`, so conditional knobs
 follow). ddmin (Zeller and Hildebrandt, TSE 2002) tests subsets and complements with a
 growing granularity and ends 1-minimal: putting back any one kept knob to its default breaks
-the tolerance. A test measures the candidate in ABBA pairs against the point itself, so the
-ratios are paired and drift cancels: it passes when, for every objective, the candidate is
-worse than the point by at most `tolerance` (relative, by the paired ratio's estimate); on
-a deterministic target one launch each is compared exactly. A failed build or run, a wrong
-output or a violated constraint fails the test. Results go into the study (a user attribute
+the tolerance. A test measures the candidate (its output verified) and, for the timed
+objective, compares it with the point itself in ABBA pairs (tuner.measure), so drift cancels;
+it passes when, for every objective, the candidate is worse than the point by at most
+`tolerance` (relative: the paired ratio's estimate, or the ratio of the measured values for an
+objective without pairs, e.g. a code size or a simulator's figure). A failed build or run, a
+wrong output or a violated constraint fails the test. Results go into the study (a user attribute
 per trial), so `tune export` shows the point as its reduced set.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.artifact.paired import abba
+from tuner.artifact.probe import Probe
 
 REDUCED_PREFIX = "tune.reduce."
 SCHEMA = "tune.reduce/1"
@@ -36,16 +37,14 @@ class Test:
 class Reducer:
     """ddmin over the point's non-default knobs; `measure(config)` is one launch."""
 
-    def __init__(self, space: Any, objectives: Sequence[Any], point: Mapping[str, Any],
-                 measure: Callable[[Mapping[str, Any]], Mapping[str, float] | None], *,
-                 tolerance: float, pairs: int, max_tests: int = 200,
-                 log: Callable[[str], None] = lambda m: None) -> None:
+    def __init__(self, space: Any, objectives: Sequence[Any], point: Mapping[str, Any], probe: Probe, *,
+                 tolerance: float, max_tests: int = 200, log: Callable[[str], None] = lambda m: None) -> None:
         self.space = space
         self.objectives = list(objectives)
         self.point = dict(point)
-        self.measure = measure
+        self.probe = probe
         self.tolerance = tolerance
-        self.pairs = pairs
+        self._point_values: dict[str, float] | None = None
         self.max_tests = max_tests
         self.log = log
         defaults = space.complete({})
@@ -66,15 +65,11 @@ class Reducer:
         if violated:
             t = Test(tuple(kept), False, why="violates " + "; ".join(violated))
         else:
-            paired = abba(lambda: self.measure(cand), lambda: self.measure(self.point), self.pairs)
-            t = Test(tuple(kept), True)
-            if paired.failures:
-                t.passed, t.why = False, "a launch failed (build, run or wrong output)"
+            t = self._measure(tuple(kept), cand)
             for o in self.objectives:
-                r = paired.ratio(o.name)
-                t.ratios[o.name] = list(r) if r else None
+                r = t.ratios.get(o.name)
                 if r is None:
-                    t.passed, t.why = False, t.why or f"no {o.name} measured"
+                    t.passed, t.why = False, t.why or f"no {o.name} ratio"
                     continue
                 worse = r[0] - 1 if o.direction == "minimize" else 1 - r[0]
                 if worse > self.tolerance:
@@ -84,6 +79,26 @@ class Reducer:
         self.log(f"  test {len(self.tests)}: keep {len(kept)} of {len(self.changes)} -> "
                  + ("pass" if t.passed else f"fail ({t.why})"))
         return t.passed
+
+    def _measure(self, kept: tuple[str, ...], cand: Mapping[str, Any]) -> Test:
+        """The candidate's ratios to the point: paired for the timed objective, else of values."""
+        if self._point_values is None:
+            self._point_values = self.probe.measure(self.point).values or {}
+        m = self.probe.measure(cand)
+        if m.values is None:
+            return Test(kept, False, why=f"failed ({m.detail.splitlines()[0] if m.detail else 'no values'})")
+        t = Test(kept, True)
+        paired = self.probe.compare(cand, self.point)
+        for o in self.objectives:
+            if o.name in paired:
+                t.ratios[o.name] = list(paired[o.name])
+                continue
+            new, old = m.values.get(o.name), self._point_values.get(o.name)
+            if new is None or not old:
+                t.ratios[o.name] = None if new is None else ([1.0, 1.0, 1.0] if new == old else None)
+                continue
+            t.ratios[o.name] = [new / old, new / old, new / old]
+        return t
 
     def run(self) -> dict[str, Any]:
         """ddmin; returns the `tune.reduce/1` document (reduced set, the steps that justify it)."""
@@ -116,7 +131,7 @@ class Reducer:
         if len(current) == 1 and self.test([]):              # one left: is even that one needed?
             steps.append(self._step(current, []))
             current = []
-        return {"schema": SCHEMA, "tolerance": self.tolerance, "pairs": self.pairs,
+        return {"schema": SCHEMA, "tolerance": self.tolerance, "launches": self.probe.launches,
                 "changes": len(self.changes), "tests": len(self.tests),
                 "exhausted": len(self.tests) >= self.max_tests,
                 "reduced": {k: self.point[k] for k in current},

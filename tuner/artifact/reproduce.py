@@ -1,14 +1,18 @@
 """Re-measure recorded points against the baseline and say, per point and objective,
 whether each reproduced (`tune reproduce`).
 
-Same machine (the point's recorded machine is this one): the new measurement's 95% CI (of
-the median across launches) must contain the recorded value, or the two must agree within
-`tolerance`. A deterministic objective (every launch equal) must equal the recorded value.
-Another machine, or another target: absolute values are not comparable, so each point is
-measured in ABBA pairs with the baseline, and the recorded ratio point/baseline must fall in
-the new ratio's CI (or within `tolerance` of it): "other machine: compared relative to its
-baseline". A point whose rebuild fails or whose output differs from the reference did not
-reproduce.
+Each point is measured again (a full measurement: a series of launches, its output verified
+against the reference) and compared with the baseline in ABBA pairs (tuner.measure).
+
+- Same machine (the point's recorded machine is this one): a timed objective's recorded
+  value must lie in the new 95% interval across launches, or within `tolerance` of the new
+  value; any other objective (a code size, a simulator's figure, a count) must be equal.
+- Another machine, or another target: absolute values are not comparable, so the recorded
+  ratio point/baseline is compared with the new one, the paired ABBA ratio for the timed
+  objective (within its interval or `tolerance`), the ratio of the new values otherwise
+  (within `tolerance`): "other machine: compared relative to its baseline".
+
+A point whose rebuild fails or whose output differs from the reference did not reproduce.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 from typing import Any, Callable, Mapping, Sequence
 
 from tuner import provenance
-from tuner.artifact.paired import Paired, abba, summary
+from tuner.artifact.probe import Interval3, Measured, Probe
 
 SCHEMA = "tune.reproduce/1"
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
@@ -32,90 +36,79 @@ def same_machine(recorded: Mapping[str, Any] | None, here: Mapping[str, Any]) ->
     return all(recorded["machine"].get(k) == here.get(k) for k in FINGERPRINT)
 
 
-def _close(a: float, b: float, tolerance: float) -> bool:
+def close(a: float, b: float, tolerance: float) -> bool:
     return a == b or abs(a - b) <= tolerance * max(abs(a), abs(b))
 
 
-def judge(recorded: float, new: tuple[float, float, float] | None, tolerance: float) -> bool:
-    """Recorded value within the new CI, or within `tolerance` (relative) of the new value."""
+def judge(recorded: float | None, new: Interval3 | None, tolerance: float) -> bool:
+    """Recorded value within the new interval, or within `tolerance` (relative) of the new value."""
     if new is None or recorded is None or not math.isfinite(recorded):
         return False
-    med, lo, hi = new
-    return lo <= recorded <= hi or _close(recorded, med, tolerance)
+    value, low, high = new
+    return low <= recorded <= high or close(recorded, value, tolerance)
 
 
-def compare(point: Any, baseline: Any, objectives: Sequence[Any], paired: Paired, relative: bool,
-            tolerance: float, deterministic: bool = False) -> dict[str, Any]:
+def verdicts(point: Any, baseline: Any | None, objectives: Sequence[Any], m: Measured, base_m: Measured | None,
+             ratios: Mapping[str, Interval3], relative: bool, tolerance: float) -> dict[str, Any]:
     """One point's verdict per objective (the `objectives` entry of the JSON)."""
     out: dict[str, Any] = {}
     for o in objectives:
         rec = point.values.get(o.name)
-        new = summary(paired.a.get(o.name, []))
-        row: dict[str, Any] = {"recorded": rec, "new": new[0] if new else None,
-                               "ci": [new[1], new[2]] if new else None,
-                               "launches": len(paired.a.get(o.name, []))}
-        ratio = paired.ratio(o.name) if baseline is not None else None
-        if baseline is not None and baseline.values.get(o.name):
-            rec_ratio = rec / baseline.values[o.name] if rec is not None else None
-            row["ratio"] = {"recorded": rec_ratio, "new": ratio[0] if ratio else None,
-                            "ci": [ratio[1], ratio[2]] if ratio else None}
-        if relative:
-            ok = baseline is not None and ratio is not None and row["ratio"]["recorded"] is not None \
-                and judge(row["ratio"]["recorded"], ratio, tolerance)
-            row["verdict"] = f"{OTHER}: {REPRODUCED if ok else NOT_REPRODUCED}"
-        elif new is not None and new[1] == new[2] and (row["launches"] > 1 or deterministic):
-            # deterministic (every launch equal: a simulator, a count, a code size): exactly
-            ok = rec is not None and _close(rec, new[0], 1e-9)
-            row["exact"] = True
-            row["verdict"] = REPRODUCED if ok else NOT_REPRODUCED
-        else:
-            ok = judge(rec, new, tolerance)
-            row["verdict"] = REPRODUCED if ok else NOT_REPRODUCED
+        new = (m.values or {}).get(o.name)
+        ci = m.ci.get(o.name)
+        exact = o.name not in m.noisy
+        row: dict[str, Any] = {"recorded": rec, "new": new, "ci": list(ci) if ci else None, "exact": exact}
+        rec_base = baseline.values.get(o.name) if baseline is not None else None
+        if rec_base and rec is not None:
+            paired = ratios.get(o.name)
+            new_base = (base_m.values or {}).get(o.name) if base_m and base_m.values else None
+            if paired is None and new is not None and new_base:
+                paired = (new / new_base, math.nan, math.nan)
+            row["ratio"] = {"recorded": rec / rec_base, "new": paired[0] if paired else None,
+                            "ci": [paired[1], paired[2]] if paired and math.isfinite(paired[1]) else None,
+                            "paired": o.name in ratios}
+        if m.values is None:
+            ok = False
+        elif relative:
+            r = row.get("ratio")
+            ok = bool(r) and r["new"] is not None and judge(
+                r["recorded"], (r["new"], *(r["ci"] or (math.nan, math.nan))), tolerance)
+        elif exact:
+            ok = new is not None and rec is not None and close(rec, new, 1e-9)
+        else:    # timed: within the interval across launches (when there is one) or the tolerance
+            ok = new is not None and judge(rec, (new, *(ci or (new, new))), tolerance)
+        row["verdict"] = (f"{OTHER}: " if relative else "") + (REPRODUCED if ok else NOT_REPRODUCED)
         row["reproduced"] = bool(ok)
         out[o.name] = row
     return out
 
 
-def reproduce(points: Sequence[Any], baseline: Any | None, objectives: Sequence[Any],
-              measure: Callable[[Mapping[str, Any]], Mapping[str, float] | None], *,
-              runs: Mapping[str, Mapping[str, Any]], pairs: int, tolerance: float,
-              force_relative: bool = False, deterministic: bool = False,
+def reproduce(points: Sequence[Any], baseline: Any | None, objectives: Sequence[Any], probe: Probe, *,
+              runs: Mapping[str, Mapping[str, Any]], tolerance: float, force_relative: bool = False,
               log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Re-measure each point in ABBA pairs with the baseline; the `tune.reproduce/1` document.
-
-    `measure(config)` is one launch: objective values, or None when the build, run or
-    verification failed. `deterministic` (a simulator or counting target): one launch says
-    it all, and a value reproduces only if it is equal."""
+    """Re-measure each point, pair it with the baseline; the `tune.reproduce/1` document."""
     here = provenance.machine()
-    doc: dict[str, Any] = {"schema": SCHEMA, "machine": here, "pairs": pairs, "tolerance": tolerance,
-                           "points": []}
-    base_cfg = dict(baseline.params) if baseline is not None else None
+    doc: dict[str, Any] = {"schema": SCHEMA, "machine": here, "tolerance": tolerance, "points": []}
+    base_m = None
+    if baseline is not None:
+        log(f"baseline (trial {baseline.number}): measuring")
+        base_m = probe.measure(baseline.params)
     for p in points:
-        prov = provenance.of(p)
-        run = runs.get(str((prov or {}).get("run"))) if prov else None
+        run = runs.get(str((provenance.of(p) or {}).get("run")))
         same = same_machine(run, here)
         relative = force_relative or same is False
-        log(f"trial {p.number}: {pairs} ABBA pair(s) against the baseline"
-            + (" (relative: other machine or target)" if relative else ""))
-        cfg = dict(p.params)
-        if base_cfg is not None and (baseline is None or p.number != baseline.number):
-            paired = abba(lambda: measure(cfg), lambda: measure(base_cfg), pairs)
-        else:   # the baseline itself (or no baseline): launches of the point alone
-            paired = Paired()
-            for _ in range(pairs):
-                v = measure(cfg)
-                if v is None:
-                    paired.failures.append("a")
-                    continue
-                for k, x in v.items():
-                    paired.a.setdefault(k, []).append(float(x))
-                    paired.b.setdefault(k, []).append(float(x))
-        per = compare(p, baseline, objectives, paired, relative, tolerance, deterministic)
-        failed = len([f for f in paired.failures if f == "a"])
-        ok = all(r["reproduced"] for r in per.values()) and failed == 0
-        doc["points"].append({"trial": p.number,
-                              "baseline": baseline is not None and p.number == baseline.number,
-                              "same_machine": same, "relative": relative, "failed_launches": failed,
-                              "objectives": per, "reproduced": ok})
+        is_base = baseline is not None and p.number == baseline.number
+        log(f"trial {p.number}: measuring" + ("" if is_base or baseline is None else
+                                              ", then ABBA pairs against the baseline")
+            + (" (relative: another machine or target)" if relative else ""))
+        m = base_m if is_base and base_m is not None else probe.measure(p.params)
+        ratios = {}
+        if baseline is not None and not is_base and m.values is not None:
+            ratios = probe.compare(p.params, baseline.params)
+        per = verdicts(p, baseline, objectives, m, base_m, ratios, relative, tolerance)
+        doc["points"].append({"trial": p.number, "baseline": is_base, "same_machine": same,
+                              "relative": relative, "failure": m.detail if m.values is None else "",
+                              "objectives": per, "reproduced": all(r["reproduced"] for r in per.values())})
+    doc["launches"] = probe.launches
     doc["reproduced"] = bool(doc["points"]) and all(pt["reproduced"] for pt in doc["points"])
     return doc

@@ -20,12 +20,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", type=float, default=0.02, metavar="REL",
                    help="how much worse than the point an objective may get (default: 0.02)")
     p.add_argument("--pairs", type=int, metavar="K",
-                   help="ABBA pairs per test (default: 3; 1 on a deterministic target)")
+                   help="ABBA pairs per test (default: the target's confirm_* policy; none on a deterministic target)")
     p.add_argument("--max-tests", type=int, default=200, metavar="N", help="stop after N tests (default: 200)")
     add_format(p, ("table", "json"), "table")
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuner.artifact.probe import Probe
     from tuner.artifact.reduce import Reducer, store_reduction
     from tuner.evaluate import Evaluator
     from tuner.report import build_report
@@ -40,17 +41,12 @@ def run(args: argparse.Namespace) -> int:
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
     evaluator = Evaluator(spec, target, out)
-    pairs = args.pairs or (3 if target.spec.measure.method == "wall" else 1)
-
-    def measure(config):
-        outcome = evaluator.evaluate(dict(config))
-        return outcome.values if outcome.ok else None
-
+    probe = Probe(spec, target, evaluator, args.pairs)
     say = (lambda m: print(m, file=sys.stderr)) if args.format == "table" else (lambda m: None)
-    reducer = Reducer(spec.space, spec.objectives, point.params, measure, tolerance=args.tolerance,
-                      pairs=pairs, max_tests=args.max_tests, log=say)
+    reducer = Reducer(spec.space, spec.objectives, point.params, probe, tolerance=args.tolerance,
+                      max_tests=args.max_tests, log=say)
     say(f"reducing trial {point.number}: {len(reducer.changes)} knobs away from their defaults, "
-        f"tolerance {args.tolerance:.1%}, {pairs} ABBA pair(s) per test")
+        f"tolerance {args.tolerance:.1%}" + ("" if probe.deterministic else ", timed objectives in ABBA pairs"))
     try:
         doc = reducer.run()
     finally:
@@ -61,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=1))
         return 0
     print(f"trial {point.number}: {doc['changes']} non-default knobs -> {len(doc['reduced'])} "
-          f"({doc['tests']} tests{', budget exhausted' if doc['exhausted'] else ''})")
+          f"({doc['tests']} tests, {doc['launches']} launches{', budget exhausted' if doc['exhausted'] else ''})")
     print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
     for i, step in enumerate(doc["steps"], 1):
         ratios = ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"

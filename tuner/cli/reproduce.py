@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--trial", type=int, action="append", metavar="N", help="a trial to reproduce (repeatable)")
     which.add_argument("--front", action="store_true", help="every point of the Pareto front (the default)")
     p.add_argument("--pairs", type=int, metavar="K",
-                   help="ABBA pairs of launches per point (default: 5; 1 on a deterministic target)")
+                   help="ABBA pairs against the baseline per point (default: the target's confirm_min_pairs.."
+                        "confirm_max_pairs, until the ratio's interval is narrow; none on a deterministic target)")
     p.add_argument("--tolerance", type=float, default=0.05, metavar="REL",
                    help="relative difference accepted besides the CI (default: 0.05)")
     add_format(p, ("table", "json"), "table")
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuner import provenance
+    from tuner.artifact.probe import Probe
     from tuner.artifact.reproduce import reproduce
     from tuner.evaluate import Evaluator
     from tuner.report import build_report
@@ -50,20 +52,13 @@ def run(args: argparse.Namespace) -> int:
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
     evaluator = Evaluator(spec, target, out)
-    pairs = args.pairs or (5 if target.spec.measure.method == "wall" else 1)
-    if pairs < 1 or args.tolerance < 0:
+    if (args.pairs is not None and args.pairs < 1) or args.tolerance < 0:
         raise BadInput("--pairs must be at least 1 and --tolerance not negative", None, "--pairs")
-
-    def measure(config):
-        outcome = evaluator.evaluate(dict(config))
-        return outcome.values if outcome.ok else None
-
+    probe = Probe(spec, target, evaluator, args.pairs)
     say = (lambda m: print(m, file=sys.stderr)) if args.format == "table" else (lambda m: None)
     try:
-        doc = reproduce(points, report.baseline, spec.objectives, measure, runs=provenance.load_runs(study),
-                        pairs=pairs, tolerance=args.tolerance,
-                        force_relative=target.spec.name != spec.target,
-                        deterministic=target.spec.measure.method != "wall", log=say)
+        doc = reproduce(points, report.baseline, spec.objectives, probe, runs=provenance.load_runs(study),
+                        tolerance=args.tolerance, force_relative=target.spec.name != spec.target, log=say)
     finally:
         target.cleanup()
     doc.update(study=spec.name, target=target.spec.name)
@@ -84,16 +79,24 @@ def _table(doc: dict, spec) -> None:
         for o in spec.objectives:
             r = p["objectives"][o.name]
             ci = tuple(r["ci"]) if r["ci"] else None
-            new, pm = fmt_value(r["new"], ci)
-            lo_hi = f"[{fmt_value(ci[0])[0]}, {fmt_value(ci[1])[0]}]" if ci and ci[1] > ci[0] else ""
+            new, _ = fmt_value(r["new"], ci)
+            lo_hi = f"[{_fmt(ci[0], ci)}, {_fmt(ci[1], ci)}]" if ci else ""
             rec = fmt_value(r["recorded"])[0]
             extra = ""
-            if p["relative"] and r.get("ratio") and r["ratio"]["new"] is not None:
-                extra = f" (ratio to baseline {r['ratio']['recorded']:.3f} -> {r['ratio']['new']:.3f})"
+            ratio = r.get("ratio")
+            if ratio and ratio["new"] is not None and (p["relative"] or ratio["paired"]):
+                rci = f" [{ratio['ci'][0]:.3f}, {ratio['ci'][1]:.3f}]" if ratio["ci"] else ""
+                extra = f"  (vs baseline: {ratio['recorded']:.3f} -> {ratio['new']:.3f}{rci})"
             print(f"{label:<14} {o.name:<16} {rec:>12} {new + ' ' + lo_hi:>30}  {r['verdict']}{extra}")
             label = ""
-        if p["failed_launches"]:
-            print(f"{'':<14} {p['failed_launches']} launch(es) failed (build, run or wrong output)")
+        if p["failure"]:
+            print(f"{'':<14} failed: {p['failure'].splitlines()[0]}")
     n = sum(p["reproduced"] for p in doc["points"])
-    print(f"{n} of {len(doc['points'])} points reproduced on {doc['target']}"
+    print(f"{n} of {len(doc['points'])} points reproduced on {doc['target']} ({doc['launches']} launches)"
           + ("" if doc["reproduced"] else "; exit 1"))
+
+
+def _fmt(x: float, ci: tuple) -> str:
+    """A CI bound with the decimals of the value it brackets."""
+    from tuner.artifact.table import decimals_for, fmt_fixed
+    return fmt_fixed(x, decimals_for((ci[1] - ci[0]) / 2)) if ci[1] > ci[0] else f"{x:.4g}"
