@@ -21,10 +21,10 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailure("tune dashboard needs optuna-dashboard: pip install 'tune[dashboard]'")
     from tuner.artifact.dashboard import serve
     from tuner.cli.common import results_dir
-    from tuner.cli.status import load_campaign
+    from tuner.engine import load_campaign
     from tuner.storage import open_storage
 
-    spec, _ = load_campaign(args)      # checks that the campaign exists
+    spec, _ = load_campaign(args.study, args.results, args.storage)      # checks that the campaign exists
     print(f"tune dashboard: {spec.name} on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
     serve(open_storage(results_dir(args, spec), args.storage), spec.space.knobs, args.port)
     return 0

@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from tuner.artifact.warmstart import warm_start
-        note = warm_start(campaign.study, spec.space, args.warm_start, Path(args.warm_results or args.results))
-        if note and not args.no_progress:
+        note = warm_start(campaign, args.warm_start, Path(args.warm_results or args.results))
+        if not args.no_progress:
             print(note, file=sys.stderr)
     before = campaign.finished()
     say = (lambda m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))

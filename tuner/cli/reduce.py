@@ -9,7 +9,7 @@ import json
 import sys
 
 from tuner.cli.common import add_format, add_study, add_target, open_target, results_dir
-from tuner.cli.status import load_campaign
+from tuner.engine import load_campaign
 from tuner.errors import BadInput
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from tuner.evaluate import Evaluator
     from tuner.report import build_report
 
-    spec, study = load_campaign(args)
+    spec, study = load_campaign(args.study, args.results, args.storage)
     report = build_report(spec, study)
     point = next((r for r in report.verified if r.number == args.trial), None)
     if point is None:
