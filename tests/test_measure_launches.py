@@ -146,7 +146,7 @@ def test_deterministic_methods_stay_one_launch(lab):
 
 
 def test_racing_stops_a_slow_candidate_after_two_launches(lab):
-    race = lambda iv: iv.n >= 2 and iv.low > 10.0      # noqa: E731 - the best so far takes 10 ms
+    race = lambda iv, metrics: iv.n >= 2 and iv.low > 10.0      # noqa: E731 - the best so far takes 10 ms
     m = measure(lab, target(lab), program(lab, "--sleeps=30"), race=race)
     assert m.ok and m.stopped == "raced" and len(log_lines(lab)) == 2
 

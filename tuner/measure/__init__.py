@@ -25,16 +25,17 @@ The API (used by Target.run, the campaign's baseline and confirmation, `tune con
   the failed launch's Measurement if one failed.
 - ``compare_builds(target, program, (build_a, rendering_a), (build_b, rendering_b), ...)``: the
   same from two builds on a target, using its [measure] confirm_* policy, with the environment.
-- Racing hooks: any ``race(interval) -> bool`` (True: stop now); ``decided(threshold)`` and
-  ``cannot_beat(threshold)`` for comparisons.
+- Racing hooks: a series takes ``race(interval, metrics) -> bool`` (the launch figures' interval
+  so far and the latest launch's metrics; True: stop now); a comparison takes
+  ``race(interval) -> bool`` on the ratio, e.g. ``decided(threshold)`` or ``cannot_beat(threshold)``.
 - Statistics: tuner.stats (`median_interval`, `ratio_interval`, `Interval`).
 """
 
 from tuner.measure.environment import Placement, Watch, machine
-from tuner.measure.launches import LaunchPolicy, Race, launch_series
+from tuner.measure.launches import LaunchPolicy, Race, SeriesRace, launch_series
 from tuner.measure.paired import Comparison, PairPolicy, cannot_beat, compare, compare_builds, decided
 from tuner.stats import Interval, median_interval, ratio_interval
 
-__all__ = ["Comparison", "Interval", "LaunchPolicy", "PairPolicy", "Placement", "Race", "Watch",
+__all__ = ["Comparison", "Interval", "LaunchPolicy", "PairPolicy", "Placement", "Race", "SeriesRace", "Watch",
            "cannot_beat", "compare", "compare_builds", "decided", "launch_series", "machine",
            "median_interval", "ratio_interval"]

@@ -23,7 +23,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from tuner.records import Launch, Measurement
 from tuner.stats import Interval, median_interval
@@ -52,9 +52,18 @@ class LaunchPolicy:
 
 
 class Race(Protocol):
-    """A racing hook: given the interval so far, True means "out of the running, stop now"."""
+    """A racing hook of a paired comparison: given the ratio's interval so far, True means
+    "the question is settled (or the candidate is out of the running): stop now"."""
 
     def __call__(self, interval: Interval) -> bool: ...
+
+
+class SeriesRace(Protocol):
+    """A racing hook of a launch series: given the interval of the launch figures so far and the
+    latest launch's metrics (for the objectives that do not depend on time: code size, accuracy),
+    True means "out of the running, stop now"."""
+
+    def __call__(self, interval: Interval, metrics: Mapping[str, float]) -> bool: ...
 
 
 def launch_value(m: Measurement) -> float:
@@ -87,7 +96,7 @@ def counted(launches: Sequence[Launch], policy: LaunchPolicy) -> list[Launch]:
 
 
 def launch_series(once: Callable[[int], Measurement], policy: LaunchPolicy,
-                  race: Race | None = None) -> Measurement:
+                  race: SeriesRace | None = None) -> Measurement:
     """Launch `once(0)`, `once(1)`, ... until settled, `max_launches`, a failure or the race hook
     stops it; returns the combined Measurement (see `combine`)."""
     done: list[Measurement] = []
@@ -114,7 +123,7 @@ def launch_series(once: Callable[[int], Measurement], policy: LaunchPolicy,
         if policy.settled(interval):
             stopped = "ci"
             break
-        if race is not None and len(done) < policy.max_launches and race(interval):
+        if race is not None and len(done) < policy.max_launches and race(interval, m.metrics):
             stopped = "raced"
             break
     return combine(done, launches, policy, stopped)

@@ -27,7 +27,7 @@ from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_ide
 from tuner.elfsize import code_bytes
 from tuner.errors import MachineFault, machine_fault
 from tuner.measure.environment import Placement, Watch, affinity, machine
-from tuner.measure.launches import LaunchPolicy, Race, derive_rates, launch_series
+from tuner.measure.launches import LaunchPolicy, SeriesRace, derive_rates, launch_series
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
 from tuner.stats import median_ci
 from tuner.targets.spec import TargetSpec
@@ -182,7 +182,7 @@ class Target:
         return once
 
     def run(self, build: Build, program: Any, rendering: Rendering, want_output: bool = False,
-            reference: bool = False, race: Race | None = None) -> Measurement:
+            reference: bool = False, race: SeriesRace | None = None) -> Measurement:
         """Measure a build: a series of launches (tuner.measure.launches) under the target's
         [measure] policy, with the environment recorded. `race` may stop the series early.
         A reference run (for verification) is one launch of one repetition."""
