@@ -1,0 +1,66 @@
+"""Front arithmetic for racing and confirmation: pure functions on objective values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
+
+
+@dataclass(frozen=True)
+class O:
+    name: str
+    direction: str
+    metric: str
+
+
+LAT = O("latency_ms", "minimize", "latency_ms")
+SIZE = O("binary_bytes", "minimize", "binary_bytes")
+GF = O("gflops", "maximize", "gflops")
+ACC = O("accuracy", "maximize", "accuracy")
+TPUT = O("throughput", "maximize", "throughput")
+BLAT = O("batch_latency_ms", "minimize", "batch_latency_ms")
+
+
+def test_which_objectives_follow_the_time():
+    assert (timed(LAT), timed(GF), timed(SIZE), timed(ACC)) == (1, -1, 0, 0)
+    assert scaled({"latency_ms": 10, "gflops": 4, "binary_bytes": 100}, [LAT, GF, SIZE], 2.0) == \
+        {"latency_ms": 20, "gflops": 2, "binary_bytes": 100}
+
+
+def test_single_objective_entry_factor_is_the_ratio_to_the_best():
+    front = [{"latency_ms": 20.0}]
+    assert entry_factor({"latency_ms": 16.0}, front, [LAT]) == pytest.approx(1.25)
+    assert entry_factor({"latency_ms": 25.0}, front, [LAT]) == pytest.approx(0.8)     # dominated already
+    assert entry_factor({"gflops": 10.0}, [{"gflops": 8.0}], [GF]) == pytest.approx(1.25)
+
+
+def test_a_smaller_candidate_is_never_dominated_by_slowing_down():
+    objs = [LAT, SIZE]
+    front = [{"latency_ms": 10.0, "binary_bytes": 5000.0}, {"latency_ms": 30.0, "binary_bytes": 3000.0}]
+    # smaller than every front point: no front point can ever dominate it
+    assert entry_factor({"latency_ms": 50.0, "binary_bytes": 2000.0}, front, objs) == math.inf
+    # between the two in size: only the 3000-byte point (30 ms) can dominate it
+    c = {"latency_ms": 20.0, "binary_bytes": 4000.0}
+    assert entry_factor(c, front, objs) == pytest.approx(1.5)
+    assert would_enter(c, front, objs)
+    assert not would_enter(scaled(c, objs, 1.6), front, objs)
+    assert would_enter(scaled(c, objs, 1.4), front, objs)
+
+
+def test_several_timed_objectives_take_the_largest_break_even():
+    objs = [TPUT, BLAT]
+    front = [{"throughput": 1000.0, "batch_latency_ms": 8.0}]
+    c = {"throughput": 1250.0, "batch_latency_ms": 10.0}      # faster per item, slower per batch
+    # slowed by f: throughput 1250/f, batch latency 10 f; dominated when 1250/f <= 1000 and 10 f >= 8
+    assert entry_factor(c, front, objs) == pytest.approx(1.25)
+
+
+def test_front_of_keeps_ties_and_drops_dominated():
+    objs = [LAT, SIZE]
+    pts = [{"latency_ms": 1.0, "binary_bytes": 3.0}, {"latency_ms": 2.0, "binary_bytes": 2.0},
+           {"latency_ms": 2.0, "binary_bytes": 2.0}, {"latency_ms": 3.0, "binary_bytes": 3.0}]
+    assert front_of(pts, objs) == pts[:3]
