@@ -16,6 +16,7 @@ import optuna
 from tuner.campaign import Campaign, Observer, Options, Screen
 from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
+from tuner.measure.confirm import Confirming
 from tuner.storage import storage_exists
 from tuner.study import StudySpec, load_study
 from tuner.studystore import open_study
@@ -28,11 +29,18 @@ def results_dir(results_root: Path | str, spec: StudySpec) -> Path:
 
 
 def start(spec: StudySpec, target: Target, options: Options, screen: Screen | None = None,
-          observers: Sequence[Observer] = ()) -> Campaign:
-    """A campaign ready to run (or resume). Bad input is refused before any storage is created."""
+          observers: Sequence[Observer] = (), measuring: bool = True) -> Campaign:
+    """A campaign ready to run (or resume). Bad input is refused before any storage is created.
+
+    `measuring`: take timings the campaign's way (tuner.measure.confirm: the baseline re-measured
+    as it goes, racing, confirmation of would-be front points, as the target's [measure] table
+    says); False measures each configuration as the target says, and nothing more."""
     evaluator = Evaluator(spec, target, options.results_dir)     # binds the target's cores first
     spec.space.check_satisfiable(options.pins)
-    return Campaign(spec, target, options, screen, evaluator, observers)
+    campaign = Campaign(spec, target, options, screen, evaluator, observers)
+    if measuring:
+        campaign.evaluator = Confirming(evaluator, campaign.history)
+    return campaign
 
 
 def load_campaign(study: str, results_root: Path | str, storage_url: str | None) -> tuple[StudySpec, optuna.Study]:

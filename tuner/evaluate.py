@@ -19,6 +19,7 @@ import numpy as np
 from tuner import faultpoint
 from tuner.errors import MachineFault, machine_fault
 from tuner.measure import launches
+from tuner.measure.launches import SeriesRace
 from tuner.records import Build, FailureReason, Measurement, Rendering
 from tuner.space import Config
 from tuner.study import StudySpec
@@ -68,7 +69,8 @@ class Evaluator:
         except (OSError, ValueError):
             return {}
 
-    def evaluate(self, config: Config) -> Outcome:
+    def evaluate(self, config: Config, race: SeriesRace | None = None) -> Outcome:
+        """Build, run (a launch series; `race` may stop it early, see tuner.measure), verify."""
         t0 = time.perf_counter()
         violated = tuple(self.space.violations(config))
         if violated:
@@ -82,7 +84,8 @@ class Evaluator:
             return Outcome(config, built, timing={"build_s": built.metrics.get("build_s", 0.0),
                                                   "total_s": time.perf_counter() - t0})
         t_run = time.perf_counter()
-        m = self.target.run(built, self.study.program, rendering, want_output=verify.mode == "rtol")
+        kwargs = {"race": race} if race is not None else {}
+        m = self.target.run(built, self.study.program, rendering, want_output=verify.mode == "rtol", **kwargs)
         run_s = time.perf_counter() - t_run
         faultpoint.hit("ran")
         if m.ok and verify.mode != "none":

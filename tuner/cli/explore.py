@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from tuner import engine
 from tuner import trials as T
@@ -12,8 +13,11 @@ from tuner.campaign import Campaign, Options
 from tuner.cli.common import add_study, add_target, open_target, results_dir
 from tuner.errors import BadInput
 from tuner.export import format_front, write_exports
+from tuner.measure import summary as measure_summary
+from tuner.measure.environment import describe
+from tuner.measure.front import timed
 from tuner.progress import Progress
-from tuner.report import build_report, concise, speedups
+from tuner.report import build_report, concise
 from tuner.samplers import NAMES, choose
 from tuner.study import load_study
 
@@ -94,18 +98,53 @@ def run(args: argparse.Namespace) -> int:
           f"against reference {fmt_point(report.reference)}; * = knee):")
     print(format_front(concise(report.front, spec), spec.objectives, "table"))
     print("(params: knobs away from their defaults; `tune pareto --format json` has them all)")
+    print_confirmed(report, spec)
     if report.baseline is not None:
         base = ", ".join(f"{k}={v:.4g}" for k, v in report.baseline.values.items())
         on_front = any(r.number == report.baseline.number for r in report.front)
         print(f"baseline (trial {report.baseline.number}: {fmt_config(spec.baseline)}): {base}"
               f" -- {'on' if on_front else 'dominated by'} the front")
-        for name, s in speedups(report, spec).items():
-            print(f"  best {name} vs baseline: {s:.3f}x")
+        for name, s in measure_summary.speedups(report.verified, report.baseline, spec.objectives).items():
+            print("  " + measure_summary.format_speedup(name, s))
+    saved = measure_summary.savings(report.records)
+    if saved["measured"] and (saved["raced"] or saved["confirmed"] or saved["baseline_checks"]):
+        say(measure_summary.format_savings(saved))
+    contended = [r for r in campaign.told_here if (r.environment or {}).get("contended")]
+    if contended:
+        worst = max(contended, key=lambda r: r.environment.get("other_frac", 0.0))
+        print(f"warning: {len(contended)} of {len(campaign.told_here)} trials measured in this run shared their "
+              f"run core with other processes ({describe(worst.environment)} at worst); contended launches were "
+              f"left out where enough clean ones remained, but a quieter machine gives tighter figures",
+              file=sys.stderr)
     if not args.no_export:
         files = write_exports(out / "export", T.dataframe(report.records, spec.objectives), report.front,
                               spec.objectives, report.baseline, spec.name)
         print("wrote: " + ", ".join(str(f) for f in files))
     return 0
+
+
+def print_confirmed(report: Any, spec: Any) -> None:
+    """Each front point's timed objectives against the baseline: the paired ABBA ratio with its
+    95% interval (tuner.measure.confirm), or that it was not confirmed; never a ratio of values
+    measured at different times."""
+    names = [o.name for o in spec.objectives if timed(o)]
+    if not names or report.baseline is None:
+        return
+    lines = []
+    for r in report.front:
+        if r.number == report.baseline.number:
+            continue
+        conf = measure_summary.confirmation(r)
+        if conf is None:
+            lines.append(f"  trial {r.number}: not confirmed")
+            continue
+        sp = conf["speedup"]
+        lines.append(f"  trial {r.number}: {sp['value']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}] "
+                     f"({conf['pairs']} pairs: {conf['candidate_ms']:.4g} ms against {conf['baseline_ms']:.4g} ms)")
+    if lines:
+        print(f"speed-up of each front point over the baseline ({', '.join(names)}; paired ABBA launches in "
+              "fresh processes, 95% CI):")
+        print("\n".join(lines))
 
 
 def fmt_point(p: list[float]) -> str:

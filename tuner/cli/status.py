@@ -7,6 +7,7 @@ import json
 import statistics
 
 from tuner import trials as T
+from tuner.measure import summary as measure_summary
 from tuner.result import TrialRecord, TrialStatus
 from tuner.cli.common import add_format, add_study
 from tuner.engine import load_campaign
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     doc["study"] = spec.name
     doc["median_seconds_per_trial"] = timing_summary(recs)
     doc["surrogate"] = surrogate_summary(recs)
+    doc["measurement"] = measure_summary.savings(recs)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
         return 0
@@ -71,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"surrogate: {sg['pruned']} trials pruned (measurements saved), about "
               f"{sg['estimated_seconds_saved']:.1f}s saved net of {sg['surrogate_seconds']:.1f}s of modelling; "
               f"{sg['audits']} audits, false-prune rate {rate}")
+    ms = doc["measurement"]
+    if ms["measured"] and (ms["raced"] or ms["confirmed"] or ms["baseline_checks"]):
+        print(measure_summary.format_savings(ms))
     t = doc["median_seconds_per_trial"]
     if t:
         print(f"median per measured trial: build {t['build_s']:.3f}s, run {t['run_s']:.3f}s, "

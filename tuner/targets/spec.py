@@ -47,6 +47,10 @@ class MeasureSpec:
     run_cpu: str = "auto"    # a taskset CPU list, "auto" (single-threaded runs on the last core) or "none"
     build_cpu: str = "auto"  # CPU list for builds, "auto" (the cores not running) or "none"
     pin_cpu: str = ""        # older name for run_cpu (kept: `--target-opt pin_cpu=1` still works)
+    confirm: bool = True     # campaigns confirm would-be front points against the baseline (ABBA)
+    race: bool = True        # campaigns stop candidates out of the running early
+    race_margin: float = 0.05    # ... when even their best launch, less this, misses the front
+    baseline_every: int = 8  # campaigns re-measure the baseline every K measured trials (and per run)
     contention: float = 0.1  # a launch off its core more than this is contended; warn above it
     exclude_contended: bool = True   # figure from uncontended launches when there are min_launches
     retries: int = 1         # transport failures retried this many times
@@ -162,7 +166,7 @@ def load_target(name: str, overrides: dict[str, Any] | None = None) -> TargetSpe
         measure = MeasureSpec(**ms)
     except TypeError as e:
         raise BadInput(str(e), path, "measure") from None
-    for key in ("min_launches", "max_launches", "confirm_min_pairs", "confirm_max_pairs"):
+    for key in ("min_launches", "max_launches", "confirm_min_pairs", "confirm_max_pairs", "baseline_every"):
         if getattr(measure, key) < 0:
             raise BadInput(f"{key} must be >= 0, got {getattr(measure, key)}", path, f"measure.{key}")
     if measure.min_launches and measure.max_launches and measure.max_launches < measure.min_launches:

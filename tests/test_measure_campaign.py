@@ -1,0 +1,227 @@
+"""Measurement inside a campaign: the baseline re-measured as it goes, racing, admission by
+confirmation, and a kill -9 during a confirmation, on a real program whose time the test sets.
+
+The program's kernel sleeps (so its time does not depend on the machine's load, only on what
+the test asks): mode `base` 8 ms (the baseline), `fast` 2 ms, `slow` (and `m...`) 24 ms, and `lucky` 2 ms
+until its output has been verified (its whole screening) and 24 ms after, which is what a configuration measured in a
+lucky moment looks like. Every launch appends its mode to a log, so a test can see what ran
+when. Gaps (2 vs 8 vs 24 ms) are far wider than scheduling noise."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from conftest import wait_for
+
+MODES_C = r"""
+#include "tune_harness.h"
+#include <time.h>
+static const char *mode = "base", *log_dir = ".";
+static double ms = 8, setup_ms = 0;
+static long long result = 7;
+static int count(const char *name) {            /* lines equal to name in the log */
+    char path[512], line[128]; int n = 0;
+    snprintf(path, sizeof path, "%s/launches.log", log_dir);
+    FILE *f = fopen(path, "r");
+    if (f) { while (fgets(line, sizeof line, f)) { line[strcspn(line, "\n")] = 0; n += !strcmp(line, name); } fclose(f); }
+    return n;
+}
+static void note(const char *m) {                /* log this launch: its mode, "-ref" for the -O0 reference */
+    char path[512];
+    snprintf(path, sizeof path, "%s/launches.log", log_dir);
+    FILE *f = fopen(path, "a");
+#ifdef __OPTIMIZE__
+    if (f) { fprintf(f, "%s\n", m); fclose(f); }
+#else
+    if (f) { fprintf(f, "%s-ref\n", m); fclose(f); }
+#endif
+}
+static void sleep_ms(double t) {
+    struct timespec ts = {(time_t)(t / 1000), (long)((t - 1000 * (long)(t / 1000)) * 1e6)};
+    nanosleep(&ts, NULL);
+}
+void tune_setup(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strncmp(argv[i], "--mode=", 7)) mode = argv[i] + 7;
+        else if (!strncmp(argv[i], "--log-dir=", 10)) log_dir = argv[i] + 10;
+        else if (!strncmp(argv[i], "--setup-ms=", 11)) setup_ms = atof(argv[i] + 11);
+    }
+    note(mode);
+    if (!strcmp(mode, "fast")) ms = 2;
+    else if (!strcmp(mode, "slow") || mode[0] == 'm') ms = 24;
+    else if (!strcmp(mode, "lucky")) ms = count("lucky-ref") == 0 ? 2 : 24;   /* fast until verified */
+    if (setup_ms > 0) sleep_ms(setup_ms);
+}
+void tune_kernel(void) { sleep_ms(ms); }
+const void *tune_output(size_t *nbytes) { *nbytes = sizeof result; return &result; }
+"""
+
+TARGET = """
+description = "tests: launches of a sleeping kernel"
+driver = "local"
+[toolchain]
+cc = "gcc"
+[measure]
+method = "wall"
+warmup = 0
+min_reps = 3
+max_reps = 3
+ci_rel = 0.5
+max_seconds = 5
+timeout_s = 30
+min_launches = 3
+max_launches = 8
+confirm_min_pairs = 6
+confirm_max_pairs = 8
+confirm_ci_rel = {confirm_ci_rel}
+exclude_contended = false      # a sleeping kernel is off its core by design
+baseline_every = {every}
+"""
+
+
+def write(lab, name: str, modes: list[str], *, every: int = 100, setup_ms: int = 0,
+          confirm_ci_rel: float = 0.5) -> str:
+    (lab.root / "modes.c").write_text(MODES_C)
+    (lab.root / "targets" / f"{name}.toml").write_text(TARGET.format(every=every, confirm_ci_rel=confirm_ci_rel))
+    log_dir = lab.root / f"{name}-log"
+    log_dir.mkdir()
+    study = f"""[study]
+description = "test: timed modes"
+target = "{name}"
+objectives = ["latency_ms"]
+trials = {len(modes)}
+baseline = {{ mode = "base" }}
+
+[program]
+sources = ["./modes.c"]
+cflags = ["-O1"]
+ldflags = ["-lm"]
+args = ["--log-dir={log_dir}", "--setup-ms={setup_ms}"]
+verify = "exact"
+
+[knobs.mode]
+kind = "categorical"
+choices = {json.dumps(modes)}
+to = "arg"
+arg = "--mode={{}}"
+"""
+    path = lab.root / f"{name}.toml"
+    path.write_text(study)
+    return str(path)
+
+
+def launches(lab, name: str) -> list[str]:
+    path = lab.root / f"{name}-log" / "launches.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def by_mode(lab, study: str) -> dict[str, object]:
+    """The measured trial of each mode."""
+    return {r.config.get("mode"): r for r in lab.records(study) if r.config and r.status.value == "complete"}
+
+
+# A small space and a budget well above it: every mode is measured once (seeded random proposals;
+# the rest are duplicates, which cost no measurement)
+EVERY = ("--trials", "20", "--sampler", "random", "--seed", "0", "--surrogate", "off", "--no-export")
+
+
+def test_a_faster_configuration_is_admitted_with_its_paired_speedup_and_a_slow_one_raced_out(lab):
+    study = write(lab, "adm", ["base", "fast", "slow"])
+    out = lab.ok("explore", study, *EVERY).stdout
+    recs = by_mode(lab, study)
+    fast = recs["fast"].measurement["confirmation"]
+    assert fast["confirmed"] and fast["pairs"] >= 6
+    # 8 ms against 2 ms (plus the sleeps' overshoot on a busy machine)
+    assert 2.0 < fast["speedup"]["low"] <= fast["speedup"]["value"] <= fast["speedup"]["high"] < 9.0
+    assert 3.0 < fast["speedup"]["value"] < 5.5
+    # the front (and the sampler) hold the confirmed figure: its own median over the paired launches
+    assert recs["fast"].values["latency_ms"] == pytest.approx(fast["candidate_ms"])
+    assert "best latency_ms vs baseline: " in out and "(95% CI, " in out and "paired ABBA" in out
+    line = next(ln for ln in out.splitlines() if "best latency_ms vs baseline" in ln)
+    assert f"{fast['speedup']['value']:.3f}x [{fast['speedup']['low']:.3f}, {fast['speedup']['high']:.3f}]" in line
+    # ABBA: during the confirmation the candidate and the baseline alternate, fresh processes each
+    log = launches(lab, "adm")
+    k = next(i for i in range(log.index("fast"), len(log)) if log[i] == "base")   # the first pair's B
+    assert log[k - 1:k + 7] == ["fast", "base", "base", "fast"] * 2, log
+
+    # the slow candidate was out of the running after two launches: raced, never confirmed
+    slow = recs["slow"]
+    assert slow.measurement["stopped"] == "raced" and len(slow.measurement["launches"]) == 2
+    assert slow.measurement["saved"]["launches"] == 6 and slow.measurement["saved"]["seconds"] > 0
+    assert "confirmation" not in slow.measurement
+    assert log.count("slow") == 2
+    doc = lab.json("status", study)["measurement"]
+    assert doc["raced"] >= 1 and doc["launches_saved"] >= 6 and doc["confirmed"] == 1
+    text = lab.ok("status", study).stdout
+    assert "raced out early" in text and "launches" in text and "saved" in text
+
+
+def test_a_lucky_screening_is_not_admitted(lab):
+    """Fast in its first launches, slow after: the screening says it enters the front, the paired
+    confirmation says it cannot, so it is told its confirmed (slow) time and stays off the front."""
+    study = write(lab, "lucky", ["base", "lucky"], confirm_ci_rel=0.0)   # only racing ends it early
+    out = lab.ok("explore", study, *EVERY).stdout
+    lucky = by_mode(lab, study)["lucky"]
+    conf = lucky.measurement["confirmation"]
+    assert lucky.metrics["latency_ms"] > 20 and lucky.values["latency_ms"] > 20
+    assert conf["speedup"]["high"] < 1.0
+    assert conf["stopped"] == "raced" and not conf["confirmed"] and conf["pairs"] == 6   # out of the running
+    assert conf["saved"]["launches"] == 2 * (8 - 6)
+    assert {p["trial"] for p in lab.json("pareto", study)} == {by_mode(lab, study)["base"].number}
+    assert "best latency_ms: the baseline itself" in out
+    assert "lucky" not in out.split("best latency_ms")[1]
+
+
+def test_the_baseline_is_remeasured_every_k_trials_and_at_every_resume(lab):
+    study = write(lab, "drift", ["base", "fast", "slow", "m3", "m4", "m5", "m6", "m7"], every=2)
+    lab.ok("explore", study, "--trials", "6", "--sampler", "random", "--seed", "0", "--surrogate", "off", "--no-export")
+
+    def measured():
+        return [r for r in lab.records(study) if r.status.value == "complete"]
+    recs = measured()
+    assert len(recs) >= 5 and recs[0].baseline and recs[0].number == 0
+    recs = recs[:6]
+    checks = [i for i, r in enumerate(recs) if "baseline_check" in r.measurement]
+    assert checks == [0, 3, 5][:len([c for c in (0, 3, 5) if c < len(recs)])]   # the baseline's, then every 2
+    for i, r in enumerate(recs[1:], 1):             # speed-ups against the latest check before it
+        at = recs[max(c for c in checks if c <= i)].measurement["baseline_check"]["at"]
+        assert r.measurement["vs_baseline"]["baseline_at"] == at
+    n = len(measured())
+    lab.ok("explore", study, "--trials", "12", "--sampler", "random", "--seed", "1", "--surrogate", "off", "--no-export")
+    resumed = measured()[n]
+    check = resumed.measurement["baseline_check"]            # the resume measured it first
+    assert "drift" in check and abs(check["drift"]) < 0.5
+    assert lab.json("status", study)["measurement"]["baseline_checks"] >= len(checks) + 1
+
+
+def test_kill_during_a_confirmation_then_resume_loses_nothing(lab):
+    study = write(lab, "kill", ["base", "fast", "slow"], setup_ms=80)
+    proc = lab.popen("explore", study, *EVERY, "--no-progress")
+    try:
+        # a confirmation is under way when the baseline launches again after the candidate's screening
+        def confirming():
+            log = launches(lab, "kill")
+            return "fast" in log and "base" in log[log.index("fast"):]
+        wait_for(confirming, 120, "a confirmation to start")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    before = {r.number: r for r in lab.records(study)}
+    done_before = {n: r.values for n, r in before.items() if r.status.value == "complete"}
+    lab.ok("explore", study, *EVERY)
+    after = lab.records(study)
+    assert len([r for r in after if r.finished]) == 20          # exactly N
+    for n, values in done_before.items():                       # nothing finished was lost or changed
+        assert next(r for r in after if r.number == n).values == values
+    fast = [r for r in after if r.config.get("mode") == "fast"]
+    assert [r.status.value for r in fast].count("complete") == 1
+    assert any(r.status.value == "interrupted" for r in fast)   # the killed trial, retried
+    done = next(r for r in fast if r.status.value == "complete")
+    assert done.measurement["confirmation"]["confirmed"] and done.retry_of is not None

@@ -1,0 +1,242 @@
+"""Measuring inside a campaign: the baseline re-measured as it goes, racing, and confirmation.
+
+`Confirming` wraps the Evaluator (the campaign's `Evaluate` extension point) on targets whose
+timings vary between processes (method "wall") and studies with a timed objective. For each
+configuration it:
+
+1. **re-measures the baseline** when due: the first measured trial of every process (so a
+   resume measures it again) and then every `baseline_every` measured trials. The check (a
+   launch series of the baseline build) is stored with the trial that triggered it
+   (`measurement.baseline_check`, with its drift from the study's first baseline figure), and
+   every measured trial records its speed-up against the latest check, taken minutes before
+   it (`measurement.vs_baseline`), not against trial 0.
+2. **races** the screening launches: after two launches, if even the optimistic figure (the
+   lowest launch, less `margin`) would be dominated by the confirmed front, the series stops
+   (`measurement.stopped == "raced"`, `measurement.saved` = launches and seconds saved against
+   `max_launches`).
+3. **confirms** a configuration whose screening figures would enter the front (or improve the
+   best value of an objective): paired ABBA launches against the baseline in fresh processes
+   (tuner.measure.paired.compare_builds), raced out as soon as its optimistic ratio cannot
+   enter the front. The candidate's timed objective values become its own median over those
+   launches (so the front, the sampler and the surrogate see confirmed values), and the paired
+   speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
+   or gives another checksum during confirmation fails the trial, as in screening.
+
+Deterministic targets and studies without a timed objective pass straight through.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from tuner.evaluate import Outcome
+from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
+from tuner.measure.launches import KEY_METRIC
+from tuner.measure.paired import cannot_beat, compare_builds, counted_pairs
+from tuner.records import FailureReason, Measurement
+from tuner.space import Config, config_key
+from tuner.stats import Interval
+
+
+@dataclass(frozen=True)
+class Settings:
+    """From the target's [measure] table (confirm, race, baseline_every, race_margin)."""
+
+    confirm: bool = True          # confirm would-be front points against the baseline
+    race: bool = True             # stop candidates out of the running early
+    baseline_every: int = 8       # re-measure the baseline every K measured trials (and per process)
+    margin: float = 0.05          # racing: the optimistic figure must miss the front by this much
+
+    @classmethod
+    def of(cls, measure: Any) -> "Settings":
+        return cls(measure.confirm, measure.race, max(1, measure.baseline_every), measure.race_margin)
+
+
+class Confirming:
+    """The Evaluate protocol around a tuner.evaluate.Evaluator (see the module docstring)."""
+
+    def __init__(self, inner: Any, history: Any, settings: Settings | None = None) -> None:
+        self.inner = inner
+        self.history = history
+        self.settings = settings or Settings.of(inner.target.spec.measure)
+        spec, target = inner.study, inner.target
+        self.objectives = list(spec.objectives)
+        self.active = target.spec.measure.noisy and any(timed(o) for o in self.objectives)
+        self.base_config: Config | None = spec.space.complete(spec.baseline) if spec.baseline else None
+        self.base_key = config_key(self.base_config) if self.base_config is not None else None
+        self.since_check = 0
+        self.checked = False          # this process measured the baseline (or checked it)
+        self.latest: dict[str, Any] | None = None
+
+    # the Evaluator's other attributes (provenance, study, target) are the inner one's
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "provenance":
+            setattr(self.inner, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    # --- the baseline ---------------------------------------------------------------------------
+    def _baseline_record(self) -> Any | None:
+        recs = [r for r in self.history.complete() if r.config_key == self.base_key]
+        return recs[0] if recs else None
+
+    def _first_figure(self) -> float | None:
+        rec = self._baseline_record()
+        return rec.metrics.get(KEY_METRIC) if rec is not None else None
+
+    def _check(self) -> dict[str, Any] | None:
+        """Measure the baseline now (a launch series); None if it cannot be built or run."""
+        spec, target = self.inner.study, self.inner.target
+        rendering = spec.space.render(self.base_config)
+        built = target.build(spec.program, rendering)
+        if isinstance(built, Measurement):
+            return None
+        m = target.run(built, spec.program, rendering)
+        if not m.ok or KEY_METRIC not in m.metrics:
+            return None
+        return self._note(m)
+
+    def _note(self, m: Measurement) -> dict[str, Any]:
+        check = {"value": m.metrics[KEY_METRIC], "low": m.metrics.get("latency_ci_low_ms"),
+                 "high": m.metrics.get("latency_ci_high_ms"), "launches": len(m.launches),
+                 "at": time.time(), "contended": int(m.metrics.get("contended_launches", 0))}
+        first = self._first_figure()
+        if first:
+            check["drift"] = check["value"] / first - 1
+        self.latest, self.checked, self.since_check = check, True, 0
+        return check
+
+    def _due(self) -> bool:
+        if self.base_key is None or self._baseline_record() is None:
+            return False
+        return not self.checked or self.since_check >= self.settings.baseline_every
+
+    # --- the front -------------------------------------------------------------------------------
+    def _front(self) -> list[Mapping[str, float]]:
+        points = [r.values for r in self.history.complete() if r.values]
+        return front_of(points, self.objectives)
+
+    def _values(self, metrics: Mapping[str, float]) -> dict[str, float] | None:
+        out = {}
+        for o in self.objectives:
+            v = o.value(metrics)
+            if v is None:
+                return None
+            out[o.name] = v
+        return out
+
+    def _series_race(self) -> Any:
+        front = self._front()
+        margin = self.settings.margin
+
+        def race(iv: Interval, metrics: Mapping[str, float]) -> bool:
+            if iv.n < 2 or not front:
+                return False
+            values, lat = self._values(metrics), metrics.get(KEY_METRIC)
+            if values is None or not lat or not iv.low or iv.low <= 0:
+                return False
+            optimistic = scaled(values, self.objectives, iv.low * (1 - margin) / lat)
+            return not would_enter(optimistic, front, self.objectives)
+        return race
+
+    # --- the protocol ------------------------------------------------------------------------------
+    def evaluate(self, config: Config) -> Outcome:
+        if not self.active:
+            return self.inner.evaluate(config)
+        is_base = self.base_key is not None and config_key(config) == self.base_key
+        t0 = time.perf_counter()
+        check = self._check() if not is_base and self._due() else None
+        check_s = time.perf_counter() - t0
+        race = self._series_race() if self.settings.race and not is_base else None
+        outcome = self.inner.evaluate(config, race=race)
+        m = outcome.measurement
+        if not outcome.build_key or not m.launches:
+            return outcome                     # not built or not run: nothing measured
+        self.since_check += 1
+        timing = dict(outcome.timing)
+        measurement = dict(outcome.extra.get("measurement") or {})
+        if check is not None:
+            measurement["baseline_check"] = check
+        if is_base and m.ok and KEY_METRIC in m.metrics:
+            measurement["baseline_check"] = self._note(m)
+        policy = self.inner.target.spec.measure.launch_policy()
+        if m.stopped == "raced":
+            measurement["saved"] = _saved(policy.max_launches - len(m.launches), m)
+        lat = m.metrics.get(KEY_METRIC)
+        if outcome.ok and lat and self.latest and not is_base:
+            measurement["vs_baseline"] = {"speedup": self.latest["value"] / lat,
+                                          "baseline_ms": self.latest["value"], "baseline_at": self.latest["at"]}
+        if (outcome.ok and not is_base and self.settings.confirm and m.stopped != "raced"
+                and outcome.values is not None and would_enter(outcome.values, self._front(), self.objectives)):
+            t1 = time.perf_counter()
+            outcome, confirmation = self._confirm(config, outcome)
+            measurement["confirmation"] = confirmation
+            timing["confirm_s"] = time.perf_counter() - t1
+        if check is not None:
+            timing["baseline_check_s"] = check_s
+        # measuring is running: the time of checks and confirmations counts as the trial's run
+        timing["run_s"] = timing.get("run_s", 0.0) + timing.get("confirm_s", 0.0) + timing.get("baseline_check_s", 0.0)
+        return replace(outcome, timing=timing, extra={**outcome.extra, "measurement": measurement})
+
+    # --- confirmation --------------------------------------------------------------------------------
+    def _confirm(self, config: Config, outcome: Outcome) -> tuple[Outcome, dict[str, Any]]:
+        spec, target = self.inner.study, self.inner.target
+        if self._baseline_record() is None:
+            return outcome, {"skipped": "no baseline measured yet"}
+        cand_r, base_r = spec.space.render(config), spec.space.render(self.base_config)
+        cand_b, base_b = target.build(spec.program, cand_r), target.build(spec.program, base_r)
+        if isinstance(cand_b, Measurement) or isinstance(base_b, Measurement):
+            return outcome, {"skipped": "a build failed"}
+        m = outcome.measurement
+        screen_lat = m.metrics[KEY_METRIC]
+        factor = entry_factor(outcome.values, self._front(), self.objectives)
+        ref = (self.latest or {}).get("value") or self._first_figure()
+        race = None
+        if self.settings.race and math.isfinite(factor) and ref:
+            race = cannot_beat(screen_lat * factor / ref)      # its ratio to the baseline, at the break-even
+        c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r), race=race)
+        doc = c.as_dict()
+        doc["speedup_of"] = KEY_METRIC
+        if c.failure is not None:
+            if c.which_failed == "a":
+                failed = replace(c.failure, detail=f"during confirmation: {c.failure.detail}")
+                return replace(outcome, measurement=failed, values=None), doc
+            doc["skipped"] = "the baseline failed during confirmation"
+            return outcome, doc
+        sums = {x.checksum for x in c.a} - {None}
+        if spec.program.verify.mode == "exact" and m.checksum is not None and sums - {m.checksum}:
+            failed = replace(m, reason=FailureReason.WRONG_OUTPUT,
+                             detail=f"during confirmation a launch gave checksum {sorted(sums - {m.checksum})[0]}, "
+                                    f"not {m.checksum}")
+            return replace(outcome, measurement=failed, values=None), doc
+        pol = target.spec.measure.pair_policy()
+        if c.stopped == "raced":
+            doc["saved"] = _saved(2 * (pol.max_pairs - c.pairs), m)
+        pairs = counted_pairs(c.a, c.b, pol)
+        lat = statistics.median(x.value for x, _ in pairs)
+        doc["candidate_ms"] = lat
+        doc["baseline_ms"] = statistics.median(y.value for _, y in pairs)
+        doc["screen"] = dict(outcome.values)
+        values = scaled(outcome.values, self.objectives, lat / screen_lat)
+        metrics = dict(m.metrics)
+        for key, s in (("latency_ms", 1), ("batch_latency_ms", 1), ("gflops", -1), ("throughput", -1)):
+            if key in metrics:
+                metrics[key] = metrics[key] * (lat / screen_lat) ** s
+        doc["confirmed"] = c.stopped != "raced"
+        return replace(outcome, values=values, measurement=replace(m, metrics=metrics)), doc
+
+
+def _saved(launches: int, m: Measurement) -> dict[str, float]:
+    walls = [x.wall_s for x in m.launches if x.wall_s > 0]
+    per = statistics.median(walls) if walls else 0.0
+    return {"launches": max(launches, 0), "seconds": round(max(launches, 0) * per, 3)}
+
+
+__all__ = ["Confirming", "Settings"]

@@ -1,0 +1,117 @@
+"""What a campaign's measurements say, for `tune explore` and `tune status`.
+
+`speedups` gives, for each objective, the best verified point's figure against the baseline:
+for a timed objective only a *confirmed* one (the paired ABBA ratio with its 95% interval,
+tuner.measure.confirm), never a ratio of two values measured minutes apart; for an exact one
+(code size, accuracy) the ratio of the values. `savings` sums what racing saved, the
+confirmations and the baseline's drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from tuner.measure.front import timed
+
+
+def confirmation(rec: Any) -> Mapping[str, Any] | None:
+    """A record's confirmation against the baseline, if it was confirmed (not raced out)."""
+    conf = (getattr(rec, "measurement", None) or {}).get("confirmation")
+    if isinstance(conf, Mapping) and conf.get("confirmed") and "speedup" in conf:
+        return conf
+    return None
+
+
+def speedups(verified: Sequence[Any], baseline: Any | None, objectives: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """objective -> {"value", "low", "high", "pairs", "trial", "kind"}; kind "paired" (timed,
+    confirmed), "exact" (a ratio of exact values), "baseline" (nothing beat the baseline) or
+    "unconfirmed" (the best point of a timed objective has no confirmation: no figure)."""
+    out: dict[str, dict[str, Any]] = {}
+    if baseline is None or not verified:
+        return out
+    for o in objectives:
+        vals = [r for r in verified if o.name in r.values]
+        if not vals or o.name not in baseline.values:
+            continue
+        best = min(vals, key=lambda r: o.sign * r.values[o.name])
+        if best.number == baseline.number or not o.better(best.values[o.name], baseline.values[o.name]):
+            out[o.name] = {"kind": "baseline", "trial": baseline.number}
+            continue
+        if timed(o):
+            conf = confirmation(best)
+            if conf is None:
+                out[o.name] = {"kind": "unconfirmed", "trial": best.number}
+                continue
+            sp = conf["speedup"]
+            k = _exact_part(o, best.metrics, baseline.metrics)
+            out[o.name] = {"kind": "paired", "trial": best.number, "value": sp["value"] * k, "low": sp["low"] * k,
+                           "high": sp["high"] * k, "pairs": conf.get("pairs", sp.get("n")),
+                           "coverage": sp.get("coverage")}
+            continue
+        b, v = baseline.values[o.name], best.values[o.name]
+        if b > 0 and v > 0:
+            out[o.name] = {"kind": "exact", "trial": best.number, "value": (b / v) ** o.sign}
+    return out
+
+
+def _exact_part(o: Any, best: Mapping[str, float], base: Mapping[str, float]) -> float:
+    """The paired speed-up is of the kernel's time; an objective derived from it may differ from
+    it by a factor that does not depend on timing (the batch size in a per-batch latency): that
+    factor, from the two points' own metrics (1 for latency_ms and gflops)."""
+    m, lat = o.metric, "latency_ms"
+    try:
+        obj = (base[m] / best[m]) ** o.sign
+        return obj / (base[lat] / best[lat])
+    except (KeyError, ZeroDivisionError, TypeError):
+        return 1.0
+
+
+def format_speedup(name: str, s: Mapping[str, Any]) -> str:
+    kind = s["kind"]
+    if kind == "paired":
+        return (f"best {name} vs baseline: {s['value']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] "
+                f"(95% CI, {s['pairs']} paired ABBA launches; trial {s['trial']})")
+    if kind == "exact":
+        return f"best {name} vs baseline: {s['value']:.3f}x (exact; trial {s['trial']})"
+    if kind == "baseline":
+        return f"best {name}: the baseline itself (no configuration confirmed better)"
+    return (f"best {name}: trial {s['trial']}, not confirmed against the baseline (no figure printed; "
+            f"`tune confirm` measures it)")
+
+
+def savings(records: Sequence[Any]) -> dict[str, Any]:
+    """For `tune status`: launches and seconds saved by racing, confirmations, baseline checks."""
+    launches, seconds, confirmed, raced_out, checks, measured = 0, 0.0, 0, 0, [], 0
+    for r in records:
+        meas = getattr(r, "measurement", None) or {}
+        if meas.get("launches"):
+            measured += 1
+        conf = meas.get("confirmation") if isinstance(meas.get("confirmation"), Mapping) else {}
+        for part in (meas, conf):
+            s = part.get("saved")
+            if isinstance(s, Mapping):
+                launches += int(s.get("launches", 0))
+                seconds += float(s.get("seconds", 0.0))
+        if "speedup" in conf:
+            confirmed += bool(conf.get("confirmed"))
+            raced_out += not conf.get("confirmed")
+        if isinstance(meas.get("baseline_check"), Mapping):
+            checks.append(meas["baseline_check"])
+    drift = [float(c["drift"]) for c in checks if "drift" in c]
+    return {"measured": measured, "launches_saved": launches, "seconds_saved": round(seconds, 1),
+            "confirmed": confirmed, "confirmations_raced_out": raced_out, "baseline_checks": len(checks),
+            "baseline_drift": {"min": min(drift), "max": max(drift)} if drift else None,
+            "raced": sum(1 for r in records if (getattr(r, "measurement", None) or {}).get("stopped") == "raced")}
+
+
+def format_savings(s: Mapping[str, Any]) -> str:
+    text = (f"measurement: {s['raced']} candidates raced out early, {s['launches_saved']} launches "
+            f"(about {s['seconds_saved']:.1f}s) saved; {s['confirmed']} confirmed against the baseline"
+            + (f", {s['confirmations_raced_out']} confirmations stopped as out of the running"
+               if s["confirmations_raced_out"] else ""))
+    if s["baseline_checks"]:
+        d = s["baseline_drift"]
+        n = s["baseline_checks"]
+        text += f"; baseline measured {n} time{'s' if n != 1 else ''}" + (
+            f" (drift {100 * d['min']:+.1f}% to {100 * d['max']:+.1f}%)" if d else "")
+    return text
