@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from tuner.measure.launches import LaunchPolicy, Race, launch_of
@@ -58,6 +58,8 @@ class Comparison:
     which_failed: str = ""        # "a" or "b"
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)   # environment, labels
+    runs_a: tuple[Measurement, ...] = field(default=(), repr=False)   # each launch's Measurement
+    runs_b: tuple[Measurement, ...] = field(default=(), repr=False)   # (metrics; not in as_dict)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +111,7 @@ def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | No
     t0 = time.perf_counter()
     la: list[Launch] = []
     lb: list[Launch] = []
+    runs: dict[str, list[Measurement]] = {"a": [], "b": []}
     iv = Interval(math.nan, math.nan, math.nan, 0, 0.0, policy.level)
     stopped = "max"
     for i in range(policy.max_pairs):
@@ -116,8 +119,10 @@ def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | No
         for once, sink, name in order:
             m, launch = _launch(once, i, policy.contention)
             if not m.ok:
-                return Comparison(iv, tuple(la), tuple(lb), "failed", m, name, time.perf_counter() - t0)
+                return Comparison(iv, tuple(la), tuple(lb), "failed", m, name, time.perf_counter() - t0,
+                                  runs_a=tuple(runs["a"]), runs_b=tuple(runs["b"]))
             sink.append(launch)
+            runs[name].append(replace(m, output=None))
         if on_pair is not None:
             on_pair(i, la[-1], lb[-1])
         iv = pair_interval(la, lb, policy)
@@ -127,7 +132,8 @@ def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | No
         if race is not None and i + 1 < policy.max_pairs and race(iv):
             stopped = "raced"
             break
-    return Comparison(iv, tuple(la), tuple(lb), stopped, seconds=time.perf_counter() - t0)
+    return Comparison(iv, tuple(la), tuple(lb), stopped, seconds=time.perf_counter() - t0,
+                      runs_a=tuple(runs["a"]), runs_b=tuple(runs["b"]))
 
 
 def decided(threshold: float, min_n: int = 6) -> Race:
@@ -158,9 +164,7 @@ def compare_builds(target: Any, program: Any, a: tuple[Any, Any], b: tuple[Any, 
     once_b = target.launcher(b[0], program, b[1])
     if not getattr(target, "runs_here", False):
         c = compare(once_a, once_b, policy, race, on_pair)
-        return Comparison(c.ratio, c.a, c.b, c.stopped, c.failure, c.which_failed, c.seconds,
-                          {"environment": {"runs_on": "remote"}})
+        return replace(c, extra={"environment": {"runs_on": "remote"}})
     with Watch(target.placement(program, a[1]), target.spec.measure.contention) as watch:
         c = compare(once_a, once_b, policy, race, on_pair)
-    return Comparison(c.ratio, c.a, c.b, c.stopped, c.failure, c.which_failed, c.seconds,
-                      {"environment": watch.record})
+    return replace(c, extra={"environment": watch.record})
