@@ -22,7 +22,8 @@ configuration it:
    speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
    or gives another checksum during confirmation fails the trial, as in screening.
 
-Deterministic targets and studies without a timed objective pass straight through.
+Deterministic targets, studies without a timed objective and targets that do not launch
+processes (the replay target) pass straight through.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ class Confirming:
         self.settings = settings or Settings.of(inner.target.spec.measure)
         spec, target = inner.study, inner.target
         self.objectives = list(spec.objectives)
-        self.active = target.spec.measure.noisy and any(timed(o) for o in self.objectives)
+        # only where timings vary between processes, something is timed, and the target measures
+        # by launching processes (not one that serves recorded results, say)
+        from tuner.targets.base import Target
+        self.active = (target.spec.measure.noisy and any(timed(o) for o in self.objectives)
+                       and type(target).run is Target.run)
         self.base_config: Config | None = spec.space.complete(spec.baseline) if spec.baseline else None
         self.base_key = config_key(self.base_config) if self.base_config is not None else None
         self.since_check = 0
