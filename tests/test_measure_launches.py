@@ -228,7 +228,8 @@ def test_compare_builds_interleaves_fresh_processes_abba(lab):
     tags = "".join(ln.split("tag=")[1][0] for ln in log_lines(lab))
     assert tags == "122112211221"                                   # A B, B A, A B, ...
     assert c.pairs == 6 and c.ok and c.stopped == "max"
-    assert 0.1 < c.ratio.low <= c.ratio.value <= c.ratio.high < 0.3   # 4 ms against 24 ms
+    assert 0.1 < c.ratio.low <= c.ratio.value <= c.ratio.high < 0.5   # 4 ms against 24 ms (and sleep overshoot)
+    assert 0.12 < c.ratio.value < 0.3
     assert c.speedup.value == pytest.approx(1 / c.ratio.value)
     assert "environment" in c.extra and len(c.as_dict()["a"]) == 6
 
