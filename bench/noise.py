@@ -370,7 +370,7 @@ def agree(args: argparse.Namespace) -> None:
 
 # --- (c) wall time per measured trial ------------------------------------------------------
 BEFORE = ["min_launches=1", "max_launches=1", "min_reps=5", "max_reps=30", "max_seconds=5", "run_cpu=none",
-          "build_cpu=none", "exclude_contended=false"]
+          "build_cpu=none", "exclude_contended=false", "confirm=false", "race=false"]
 
 
 def walltime(args: argparse.Namespace) -> None:
@@ -403,7 +403,7 @@ def trial0(args: argparse.Namespace) -> None:
     """Fresh campaigns with the measurement the issue's user study had (one process per trial,
     5-30 repetitions, pin_cpu=1): is trial 0 (the baseline) slower than the others, and when a
     trial is slow, was it off its core (time-shared) or slower on it (CPU time)?"""
-    from tuner.campaign import open_study
+    from tuner.engine import load_campaign
     from tuner.study import load_study
     from tuner.trials import records
 
@@ -425,7 +425,7 @@ def trial0(args: argparse.Namespace) -> None:
             if proc.returncode != 0:
                 print(f"  campaign {k}: failed: {proc.stderr.strip()[-300:]}")
                 continue
-            study = open_study(spec, work / "results" / spec.name, None, create=False)
+            _, study = load_campaign(args.study, work / "results", None)
             rows = [(r.number, r.metrics) for r in records(study, spec.objectives)
                     if r.metrics.get("latency_ms") and r.metrics.get("cpu_ms")]
             line = []
