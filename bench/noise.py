@@ -377,7 +377,11 @@ def walltime(args: argparse.Namespace) -> None:
     print(machine_line())
     print(f"{args.study}, {args.trials} trials, seed {args.seed}, surrogate off; 'before' = one process, "
           f"5-30 repetitions, 5 s (the settings before this change)")
-    for label, opts, extra in (("before", BEFORE, []), ("after", [], [])):
+    variants = (("before (one process)", BEFORE, []),
+                ("launches", ["confirm=false", "race=false"], []),
+                ("launches + racing", ["confirm=false"], []),
+                ("+ confirmation (default)", [], []))
+    for label, opts, extra in variants:
         with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
             work = Path(tmp)
             argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(args.seed), "--surrogate", "off",
@@ -394,8 +398,11 @@ def walltime(args: argparse.Namespace) -> None:
                                  cwd=work).stdout)
             t = st.get("median_seconds_per_trial") or {}
             launches = st.get("measurement", {})
-            print(f"  {label:<7} campaign {wall:6.1f} s; median per measured trial: run {t.get('run_s', float('nan')):.2f} s, "
-                  f"build {t.get('build_s', float('nan')):.2f} s" + (f"; {launches}" if launches else ""))
+            ms = launches
+            extra_txt = (f"; {ms['raced']} raced ({ms['launches_saved']} launches, {ms['seconds_saved']:.1f} s saved), "
+                         f"{ms['confirmed']} confirmed" if ms else "")
+            print(f"  {label:<26} campaign {wall:6.1f} s; median per measured trial: run {t.get('run_s', float('nan')):.2f} s, "
+                  f"build {t.get('build_s', float('nan')):.2f} s" + extra_txt)
 
 
 # --- trial 0 ----------------------------------------------------------------------------------
