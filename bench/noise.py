@@ -316,7 +316,7 @@ def agree(args: argparse.Namespace) -> None:
     import re
 
     print(machine_line())
-    pin = ["taskset", "-c", str(environment.available_cpus()[-1])] if len(environment.available_cpus()) >= 2 else []
+    pin: list[str] = []      # the bench's own way: no pinning (tune pins single-threaded runs)
     rows = []
     for name in args.studies:
         with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:

@@ -35,9 +35,9 @@ class MeasureSpec:
     method: str = "wall"
     warmup: int = 1
     min_reps: int = 1
-    max_reps: int = 3
+    max_reps: int = 10
     ci_rel: float = 0.05
-    max_seconds: float = 0.5
+    max_seconds: float = 0.1
     timeout_s: float = 60.0
     min_launches: int = 0    # 0: by method (wall: 3; deterministic methods: 1)
     max_launches: int = 0    # 0: by method (wall: 8; deterministic methods: 1)
