@@ -331,15 +331,24 @@ def agree(args: argparse.Namespace) -> None:
             from tuner.study import load_study
             spec = load_study(name)
             obj = next(o for o in spec.objectives if o.name in ("latency_ms", "gflops", "batch_latency_ms", "throughput"))
+            # the figure explore prints for the best point of the timed objective; when the
+            # baseline itself is the fastest, the fastest confirmed front point's paired figure
             m = re.search(rf"best {obj.name} vs baseline: ([0-9.]+)x(.*)", proc.stdout)
-            if not m:
-                print(f"{name}: no 'best {obj.name} vs baseline' line in the output:\n{proc.stdout[-1500:]}")
-                continue
-            printed = float(m.group(1))
+            fronts = [(int(t), float(v), rest) for t, v, rest in
+                      re.findall(r"^  trial (\d+): ([0-9.]+)x (\[.*)$", proc.stdout, re.M)]
             front = json.loads(tune("pareto", name, "--format", "json", "--results", str(work / "results"),
                                     cwd=work).stdout)
-            pick = min if obj.direction == "minimize" else max
-            best = pick(front, key=lambda p: p["values"][obj.name])
+            if m:
+                printed, said = float(m.group(1)), m.group(2).rstrip()
+                pick = min if obj.direction == "minimize" else max
+                best = pick(front, key=lambda p: p["values"][obj.name])
+            elif fronts:
+                number, printed, said = max(fronts, key=lambda f: f[1])
+                best = next(p for p in front if p["trial"] == number)
+                said = f" {said} (front point; the baseline is the best {obj.name})"
+            else:
+                print(f"{name}: no confirmed speedup in the output:\n{proc.stdout[-1500:]}")
+                continue
             _, target, config, rendering = study_parts(name, best["params"], work)
             _, _, _, base_r = study_parts(name, None, work)
             cand_exe = own_build(target, spec.program, rendering, work / "own-cand")
@@ -355,7 +364,7 @@ def agree(args: argparse.Namespace) -> None:
             agreement = printed / own
             rows.append((name, obj.name, printed, own, agreement))
             print(f"{name}: tune explore --trials {args.trials} --seed {args.seed} printed {obj.name} "
-                  f"{printed:.3f}x{m.group(2).rstrip()} ({explore_s:.0f} s); trial {best['trial']}")
+                  f"{printed:.3f}x{said} ({explore_s:.0f} s); trial {best['trial']}")
             print(f"   bench re-measurement, {args.pairs} ABBA pairs of fresh processes, own timer "
                   f"({args.reps} timed calls each): candidate {statistics.median(cand):.3f} ms, baseline "
                   f"{statistics.median(base):.3f} ms -> {own:.3f}x (pair ratios: median "
@@ -409,7 +418,9 @@ def walltime(args: argparse.Namespace) -> None:
 def trial0(args: argparse.Namespace) -> None:
     """Fresh campaigns with the measurement the issue's user study had (one process per trial,
     5-30 repetitions, pin_cpu=1): is trial 0 (the baseline) slower than the others, and when a
-    trial is slow, was it off its core (time-shared) or slower on it (CPU time)?"""
+    trial is slow, was it off its core (time-shared) or slower on it (CPU time)? With
+    `--concurrent N`, N campaigns run at once (as when several kernels are tuned side by side),
+    all pinned to the same core as `--target-opt pin_cpu=1` does."""
     from tuner.engine import load_campaign
     from tuner.study import load_study
     from tuner.trials import records
@@ -417,46 +428,55 @@ def trial0(args: argparse.Namespace) -> None:
     print(machine_line())
     spec = load_study(args.study)
     pin = str(environment.available_cpus()[-1])
-    print(f"{args.campaigns} fresh campaigns of {args.study}, {args.trials} trials each, one process per trial "
-          f"(before this change), runs pinned to cpu{pin}; per trial: latency (wall), CPU time per repetition, "
-          f"share of the timed wall time off its core")
+    old = [x for x in BEFORE if not x.startswith("run_cpu")] + [f"pin_cpu={pin}"]
+    print(f"{args.campaigns} fresh campaigns of {args.study}, {args.trials} trials each, {args.concurrent} at a time, "
+          f"one process per trial (before this change), runs pinned to cpu{pin}; per trial: latency (wall), "
+          f"CPU time per repetition, share of the timed wall time off its core")
     firsts, others, later = [], [], []
-    for k in range(args.campaigns):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
+    for g in range(0, args.campaigns, args.concurrent):
+        group = list(range(g, min(args.campaigns, g + args.concurrent)))
         with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
             work = Path(tmp)
-            argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(k), "--surrogate", "off",
-                    "--no-progress", "--no-export", "--results", str(work / "results")]
-            for o in [x for x in BEFORE if not x.startswith("run_cpu")] + [f"pin_cpu={pin}"]:
-                argv += ["--target-opt", o]
-            proc = tune(*argv, cwd=work)
-            if proc.returncode != 0:
-                print(f"  campaign {k}: failed: {proc.stderr.strip()[-300:]}")
-                continue
-            _, study = load_campaign(args.study, work / "results", None)
-            rows = [(r.number, r.metrics) for r in records(study, spec.objectives)
-                    if r.metrics.get("latency_ms") and r.metrics.get("cpu_ms")]
-            line = []
-            for number, m in rows:
-                off = max(0.0, 1 - m.get("cpu_wall_ratio", 1.0))
-                (firsts if number == 0 else others).append((m["latency_ms"], m["cpu_ms"], off))
-                line.append(f"{number}:{m['latency_ms']:.1f}/{m['cpu_ms']:.1f}/{100 * off:.0f}%")
-            print(f"  campaign {k} (trial: wall ms / CPU ms / off-core): " + "  ".join(line))
-            # the same baseline configuration measured again the same way, right after the campaign
+            procs = {}
+            for k in group:
+                argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(k), "--surrogate", "off",
+                        "--no-progress", "--no-export", "--results", str(work / f"results{k}")]
+                for o in old:
+                    argv += ["--target-opt", o]
+                procs[k] = subprocess.Popen([sys.executable, "-m", "tuner", *argv], cwd=work, env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for k, proc in procs.items():
+                _, err = proc.communicate(timeout=3600)
+                if proc.returncode != 0:
+                    print(f"  campaign {k}: failed: {err.strip()[-300:]}")
+                    continue
+                _, study = load_campaign(args.study, work / f"results{k}", None)
+                rows = [(r.number, r.metrics) for r in records(study, spec.objectives)
+                        if r.metrics.get("latency_ms") and r.metrics.get("cpu_ms")]
+                line = []
+                for number, m in rows:
+                    off = max(0.0, 1 - m.get("cpu_wall_ratio", 1.0))
+                    (firsts if number == 0 else others).append((m["latency_ms"], m["cpu_ms"], off))
+                    line.append(f"{number}:{m['latency_ms']:.1f}/{m['cpu_ms']:.1f}/{100 * off:.0f}%")
+                print(f"  campaign {k} (trial: wall ms / CPU ms / off-core): " + "  ".join(line))
+            # the same baseline configuration measured again the same way, alone, after the campaigns
             pins = [f"--set={kk}={vv}" for kk, vv in spec.baseline.items()]
             again = []
             for _ in range(3):
-                argv = ["measure", args.study, *pins, "--format", "json", "--results", str(work / "results")]
-                for o in [x for x in BEFORE if not x.startswith("run_cpu")] + [f"pin_cpu={pin}"]:
+                argv = ["measure", args.study, *pins, "--format", "json", "--results", str(work / f"results{group[0]}")]
+                for o in old:
                     argv += ["--target-opt", o]
                 doc = json.loads(tune(*argv, cwd=work).stdout)
                 again.append(doc["metrics"]["latency_ms"])
                 later.append(doc["metrics"]["latency_ms"])
-            print(f"      baseline again after the campaign: {' '.join(f'{x:.1f}' for x in again)} ms")
+            print(f"      baseline again, alone, after the campaign{'s' if len(group) > 1 else ''}: "
+                  f"{' '.join(f'{x:.1f}' for x in again)} ms")
     if firsts and others:
         def med(xs, i):
             return statistics.median(x[i] for x in xs)
         print(f"  trial 0 (the baseline): wall {med(firsts, 0):.2f} ms, CPU {med(firsts, 1):.2f} ms, off-core "
-              f"{100 * med(firsts, 2):.1f}% (n={len(firsts)}); the baseline re-measured after each campaign: "
+              f"{100 * med(firsts, 2):.1f}% (n={len(firsts)}); the baseline re-measured alone afterwards: "
               f"median {statistics.median(later):.2f} ms, range {min(later):.2f}-{max(later):.2f} (n={len(later)})")
         print(f"  the others:  off-core {100 * med(others, 2):.1f}% (n={len(others)}); "
               f"trials off-core > 20%: trial 0 {sum(x[2] > 0.2 for x in firsts)}/{len(firsts)}, "
@@ -475,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--study", default="conv2d-flags")
     a.add_argument("--repeats", type=int, default=20)
     g = sub.add_parser("agree")
-    g.add_argument("--studies", nargs="+", default=["conv2d-flags", "depthwise-schedule", "digits-quant"])
+    g.add_argument("--studies", nargs="+", default=["conv2d-flags", "sort-gcc", "stencil-gcc"])
     g.add_argument("--trials", type=int, default=30)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--pairs", type=int, default=15)
@@ -488,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     z.add_argument("--study", default="conv2d-flags")
     z.add_argument("--campaigns", type=int, default=5)
     z.add_argument("--trials", type=int, default=6)
+    z.add_argument("--concurrent", type=int, default=1, help="campaigns run at once, all pinned to the same core")
     args = p.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     t0 = time.perf_counter()
