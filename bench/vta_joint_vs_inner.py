@@ -16,31 +16,27 @@ import argparse
 import random
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tuner.study import load_study  # noqa: E402
 from tuner.vta import HwConfig, build, run  # noqa: E402
+from tuner.vta.network import load_network  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-LAYERS = {  # name: (H, W, IC, OC, K, S)
-    "C2": (56, 56, 64, 64, 3, 1), "C4": (56, 56, 64, 128, 3, 2), "C5": (56, 56, 64, 128, 1, 2),
-    "C6": (28, 28, 128, 128, 3, 1), "C7": (28, 28, 128, 256, 3, 2), "C8": (28, 28, 128, 256, 1, 2),
-    "C9": (14, 14, 256, 256, 3, 1), "C10": (14, 14, 256, 512, 3, 2), "C11": (14, 14, 256, 512, 1, 2),
-    "C12": (7, 7, 512, 512, 3, 1),
-}
+NET = load_network("resnet18")
+LAYERS = {c.name: (c.h, c.w, c.ic, c.oc, c.k, c.s) for c in NET.layers if c.count > 0}
 
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def sample_hw(rng: random.Random, study: dict) -> dict:
-    knobs = {k: v for k, v in study["knobs"].items() if k != "part"}
+def sample_hw(rng: random.Random, study) -> dict:
+    knobs = {k: v for k, v in study.space.knobs.items() if k != "part"}
     while True:
-        cfg = {k: rng.choice(v["values"]) for k, v in knobs.items()}
-        if all(eval(c["expr"], {}, dict(cfg)) for c in study["constraints"]):  # trusted local file
+        cfg = {k: rng.choice(v.values) for k, v in knobs.items()}
+        if not any(c.violated({**cfg, "part": "xc7z020"}) for c in study.space.constraints):
             return cfg
 
 
@@ -60,14 +56,14 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ns = ap.parse_args()
-    study = tomllib.loads((ROOT / "search_spaces" / "resnet18-vta.toml").read_text())
+    study = load_study("resnet18-vta")
+    binary = build().path
     for mode in ("inner", "joint"):
         rng = random.Random(ns.seed)
         best, feasible, sim_s = float("inf"), 0, 0.0
         for _ in range(ns.trials):
             hw = sample_hw(rng, study)
-            binary = build(HwConfig(**hw)).path
-            args = ["--network", "resnet18", "--quiet"]
+            args = ["--network", str(NET.path), "--quiet", *HwConfig(**hw).args()]
             args += ["--schedule", "best"] if mode == "inner" else sample_schedules(rng, hw)
             t0 = time.perf_counter()
             r = run(binary, args)

@@ -7,7 +7,8 @@ Two numbers per workload:
 
 and the engine's overhead per trial in the resnet18-vta study: everything a trial costs besides
 building the simulator and running it (ask, sampling, dedup, surrogate, tell, storage), from a
-short campaign in a temporary results directory.
+short campaign in a temporary results directory. The cost of a whole trial, end to end, is
+bench/vta_trials.py.
 
     .venv/bin/python bench/vta_sim.py [--repeat 200] [--procs 50] [--trials 20]
 """
@@ -23,11 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuner.vta import build, run  # noqa: E402
+from tuner.vta.network import network_path  # noqa: E402
 
+NET = str(network_path("resnet18"))
 WORKLOADS = {
-    "default schedules": ["--network", "resnet18", "--schedule", "default"],
-    "best schedules (search, vthread on)": ["--network", "resnet18", "--schedule", "best"],
-    "best schedules (search, vthread off)": ["--network", "resnet18", "--schedule", "best", "--vthread", "off"],
+    "default schedules": ["--network", NET, "--schedule", "default"],
+    "best schedules (search, vthread on)": ["--network", NET, "--schedule", "best"],
+    "best schedules (search, vthread off)": ["--network", NET, "--schedule", "best", "--vthread", "off"],
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +28,8 @@ def _builtin_root() -> Path:
 
 
 BUILTIN_ROOT = _builtin_root()
-KINDS = {"study": "search_spaces", "target": "targets", "objective": "objectives"}
+KINDS = {"study": "search_spaces", "target": "targets", "objective": "objectives",
+         "network": "search_spaces/networks"}
 
 
 def roots() -> list[Path]:
@@ -99,3 +101,18 @@ def program_module(rel: str) -> ModuleType:
 
 def programs_dir() -> Path:
     return BUILTIN_ROOT / "programs"
+
+
+_REF = re.compile(r"\{(network):([A-Za-z0-9_.-]+)\}")
+
+
+def expand(text: str, file: Path | str | None = None, key: str | None = None) -> str:
+    """A program argument with `{network:NAME}` replaced by that library file's path.
+
+    Lets a study hand its program a data file found like studies and targets, e.g. the
+    VTA simulator's `--network {network:resnet18}`. An unknown name is a BadInput naming
+    `file` and `key` (the study and its program.args)."""
+    try:
+        return _REF.sub(lambda m: str(find(m.group(1), m.group(2))), text)
+    except BadInput as e:
+        raise BadInput(e.message, file, key) from None

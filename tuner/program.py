@@ -119,7 +119,8 @@ def load_program(table: Any, study_file: Path) -> ProgramSpec:
         params=_params(table, study_file),
         cflags=_strs(table.get("cflags", []), study_file, "program.cflags"),
         ldflags=_strs(table.get("ldflags", []), study_file, "program.ldflags"),
-        args=_strs(table.get("args", []), study_file, "program.args"),
+        args=tuple(library.expand(a, study_file, "program.args")
+                   for a in _strs(table.get("args", []), study_file, "program.args")),
         verify=Verify.parse(table.get("verify", "exact"), study_file),
         reference_cflags=_strs(table.get("reference_cflags", ["-O0"]), study_file, "program.reference_cflags"),
         module=module,

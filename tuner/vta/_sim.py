@@ -1,4 +1,10 @@
-"""Build and run the VTA simulator binary (argv lists only, never a shell)."""
+"""Build and run the VTA simulator binary (argv lists only, never a shell).
+
+One binary serves every hardware configuration: the hardware goes in as arguments
+(:meth:`HwConfig.args`), so a design-space search compiles once. ``build(fixed=hw)`` compiles
+the other way, with the hardware as compile-time constants (``-DVTA_FIXED_HW``), as VTA does
+with its vta_config.json; the tests check both give identical results.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Mapping, Sequence
 
 from tuner.buildcache import BuildCache, CompiledBinary
 from tuner.library import programs_dir
+
+CFLAGS = ("-O2", "-std=c11")
 
 
 def source_dir() -> Path:
@@ -28,7 +36,8 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class HwConfig:
-    """A VTA hardware configuration; each field becomes -DVTA_<NAME>=<value>."""
+    """A VTA hardware configuration: each field is a simulator argument `--log-batch=0` ...
+    (or, for a fixed-hardware build, a define -DVTA_LOG_BATCH=0)."""
 
     log_batch: int = 0
     log_block_in: int = 4
@@ -41,9 +50,9 @@ class HwConfig:
     clock_mhz: float | None = None           # None: the part's board clock
     dram_bytes_per_cycle: int | None = None  # None: the part's AXI width
     gemm_ii: int = 1
-    extra_defines: tuple[tuple[str, str], ...] = field(default=())  # e.g. (("VTA_M_DRAM_EFF", "0.5"),)
+    extra_defines: tuple[tuple[str, str], ...] = field(default=())  # fixed builds only, e.g. (("VTA_M_DRAM_EFF", "0.5"),)
 
-    def defines(self) -> list[str]:
+    def _items(self) -> list[tuple[str, object]]:
         out = []
         for f in fields(self):
             value = getattr(self, f.name)
@@ -51,9 +60,17 @@ class HwConfig:
                 continue
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            out.append(f"-DVTA_{f.name.upper()}={value}")
-        out += [f"-D{k}={v}" for k, v in self.extra_defines]
+            out.append((f.name, value))
         return out
+
+    def args(self) -> list[str]:
+        """Run-time hardware arguments of the simulator."""
+        return [f"--{name.replace('_', '-')}={value}" for name, value in self._items()]
+
+    def defines(self) -> list[str]:
+        """Compile-time hardware of a -DVTA_FIXED_HW build."""
+        out = ["-DVTA_FIXED_HW"] + [f"-DVTA_{name.upper()}={value}" for name, value in self._items()]
+        return out + [f"-D{k}={v}" for k, v in self.extra_defines]
 
 
 DEFAULT_HW = HwConfig()
@@ -71,15 +88,14 @@ class SimResult:
     argv: tuple[str, ...]
 
 
-def build(hw: HwConfig = DEFAULT_HW, cc: str = "gcc", cache: BuildCache | None = None) -> CompiledBinary:
-    """Compile (or reuse) the simulator for `hw`."""
+def build(cc: str = "gcc", cache: BuildCache | None = None, fixed: HwConfig | None = None,
+          extra_cflags: Sequence[str] = ()) -> CompiledBinary:
+    """Compile (or reuse) the simulator: the run-time-hardware binary, or with `fixed` one
+    whose hardware is compile-time constants (hardware arguments are then refused)."""
     src = source_dir()
     cache = cache or BuildCache(cache_root())
-    return cache.compile(
-        cc,
-        [src / "vta_sim.c"],
-        cflags=["-O2", "-std=c11", *hw.defines()],
-    )
+    defines = fixed.defines() if fixed is not None else []
+    return cache.compile(cc, [src / "vta_sim.c"], cflags=[*CFLAGS, *defines, *extra_cflags])
 
 
 def parse_output(stdout: str) -> tuple[dict, str]:
@@ -89,9 +105,9 @@ def parse_output(stdout: str) -> tuple[dict, str]:
     return json.loads(lines[-1][len("@tune "):]), "\n".join(lines[:-1])
 
 
-def run(binary: Path, args: Sequence[str], timeout_s: float = 600.0) -> SimResult:
-    """Run the simulator binary with `args`; raises SimUsageError on exit 2."""
-    argv = [str(binary), *args]
+def run(binary: Path, args: Sequence[str], hw: HwConfig | None = None, timeout_s: float = 600.0) -> SimResult:
+    """Run the simulator binary with `args` (and `hw`'s arguments); SimUsageError on exit 2."""
+    argv = [str(binary), *(hw.args() if hw is not None else []), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode == 2:
         raise SimUsageError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "bad arguments")

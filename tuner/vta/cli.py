@@ -1,8 +1,10 @@
-"""`tune vta` (for now `python -m tuner.vta`): simulate ResNet-18 convs on a VTA-like accelerator.
+"""`tune vta` (also `python -m tuner.vta`): simulate a network's convs on a VTA-like accelerator.
 
-Builds the simulator for one hardware configuration (cached), runs it and prints the metrics
-as a table or JSON. Exit codes: 0 ok (also when the configuration is infeasible: the reason is
-printed and `"infeasible"` is set in JSON), 1 build/run failure, 2 bad input.
+Builds the simulator once (cached), runs it for one hardware configuration (given as arguments)
+and prints the metrics as a table or JSON. Networks are files found through the component
+library (`--network resnet18` is search_spaces/networks/resnet18.toml). Exit codes: 0 ok (also
+when the configuration is infeasible: the reason is printed and `"infeasible"` is set in JSON),
+1 build/run failure, 2 bad input.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import json
 import sys
 
 from tuner.buildcache import CompileError, ToolMissing
+from tuner.errors import BadInput
 from tuner.vta._sim import HwConfig, SimUsageError, build, run
+from tuner.vta.network import network_path
 
 _PARTS = ("xc7z020", "xczu3eg", "xczu7ev")
 
 # metrics shown in the table, in order (JSON output carries all of them)
 _TABLE = (
-    ("latency_ms", "ms"), ("cycles", ""), ("gops", "GOPS"), ("peak_gops", "GOPS"),
+    ("latency_ms", "ms"), ("ms_per_image", "ms"), ("batch", "images"), ("cycles", ""), ("gops", "GOPS"), ("peak_gops", "GOPS"),
     ("utilization", ""), ("op_per_byte", "op/B"), ("dsp", ""), ("dsp_frac", ""),
     ("bram36", ""), ("bram_frac", ""), ("lut", ""), ("lut_frac", ""),
     ("inp_load_bytes", "B"), ("wgt_load_bytes", "B"), ("acc_load_bytes", "B"),
@@ -37,9 +41,11 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tune vta", description=__doc__.splitlines()[0])
     w = p.add_mutually_exclusive_group()
-    w.add_argument("--layer", help="ResNet-18 layer C2..C12")
+    w.add_argument("--layer", help="one layer of the network (ResNet-18: C2..C12)")
     w.add_argument("--shape", help="conv2d H,W,IC,OC,K,S[,P[,N]]")
-    w.add_argument("--network", choices=["resnet18"], help="all offloaded ResNet-18 convs (default)")
+    p.add_argument("--network", default="resnet18",
+                   help="a network name from the library or a .toml path (default resnet18)")
+    p.add_argument("--batch", type=int, help="images per pass (default 2^log_batch)")
     p.add_argument("--schedule", action="append", default=[], metavar="SPEC",
                    help="default | best | TB,TH,TW,TCI,TCO,OCN,HN | LAYER=TB,...  (repeatable)")
     p.add_argument("--vthread", choices=["on", "off"], default="on")
@@ -48,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model constant (see --list-model of the binary)")
     p.add_argument("--seed", type=int)
-    hw = p.add_argument_group("hardware (compile-time; defaults = Pynq-Z1 VTA)")
+    hw = p.add_argument_group("hardware (simulator arguments; defaults = Pynq-Z1 VTA)")
     hw.add_argument("--log-batch", type=int, default=0)
     hw.add_argument("--log-block", type=int, help="sets both --log-block-in and --log-block-out")
     hw.add_argument("--log-block-in", type=int, default=4)
@@ -89,12 +95,14 @@ def _hw(ns: argparse.Namespace) -> HwConfig:
 
 def _sim_args(ns: argparse.Namespace) -> list[str]:
     args: list[str] = []
-    if ns.layer:
-        args += ["--layer", ns.layer]
-    elif ns.shape:
+    if ns.shape:
         args += ["--shape", ns.shape]
     else:
-        args += ["--network", ns.network or "resnet18"]
+        args += ["--network", str(network_path(ns.network))]
+        if ns.layer:
+            args += ["--layer", ns.layer]
+    if ns.batch is not None:
+        args += ["--batch", str(ns.batch)]
     for s in ns.schedule:
         args += ["--schedule", s]
     args += ["--vthread", ns.vthread, "--mode", ns.mode, "--epilogue", ns.epilogue]
@@ -115,9 +123,10 @@ def main(argv: list[str]) -> int:
     try:
         ns = _parser().parse_args(argv)
         hw = _hw(ns)
-        binary = build(hw, cc=ns.cc)
-        result = run(binary.path, _sim_args(ns))
-    except SimUsageError as e:
+        args = _sim_args(ns)
+        binary = build(cc=ns.cc)
+        result = run(binary.path, args, hw)
+    except (SimUsageError, BadInput) as e:
         print(f"tune vta: error: {e}", file=sys.stderr)
         return 2
     except (CompileError, ToolMissing) as e:
