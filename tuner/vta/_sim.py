@@ -110,7 +110,8 @@ def run(binary: Path, args: Sequence[str], hw: HwConfig | None = None, timeout_s
     argv = [str(binary), *(hw.args() if hw is not None else []), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode == 2:
-        raise SimUsageError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "bad arguments")
+        line = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "bad arguments"
+        raise SimUsageError(line.removeprefix("vta_sim: error: "))
     if proc.returncode != 0:
         raise RuntimeError(f"simulator exited with {proc.returncode}: {proc.stderr.strip()[-500:]}")
     doc, table = parse_output(proc.stdout)
