@@ -4,7 +4,7 @@
     python bench/noise.py aa       [--repeats 20]       # (a) A/A: baseline confirmed against itself
     python bench/noise.py agree    [--studies ...]      # (b) tune's printed speedup vs the bench's own
     python bench/noise.py walltime [--trials 16]        # (c) wall time per measured trial, before/after
-    python bench/noise.py all
+    python bench/noise.py trial0   [--concurrent N]     # why trial 0 was often the slow mode
 
 Run it under the shared lock (`flock /tmp/tune-heavy.lock python bench/noise.py all`); on a
 machine shared with other jobs the figures move, which is the point of the first section.
@@ -23,8 +23,11 @@ of the launch medians (max/min), and the share of wall time the process was off 
 tuner.measure.compare_builds (paired ABBA launches): the 95% interval of the speedup should
 contain 1.0 in at least 95% of the repeats (the issue asks for 90%).
 
-**agree** runs `tune explore` on each study, takes the speedup it prints for its best
-latency and that configuration, then re-measures the configuration against the baseline with
+**agree** runs `tune explore` on each study (default: conv2d-flags, sort-gcc and stencil-gcc:
+a compute-bound convolution, a branchy integer sort, a memory-bound stencil; single-threaded,
+as a figure meant to hold to 5% on a shared 2-core machine must be), takes the speedup it
+prints for its best latency (or, when the baseline is the fastest, the fastest confirmed front
+point's) and that configuration, then re-measures the configuration against the baseline with
 the bench's own timer (bench/noise_timer.c: its own main and clock loop linked to the same
 kernel objects, no tune harness, no tune measurement code): `--pairs` ABBA pairs of fresh
 processes, and reports the ratio of the two speedups (target: within +-5%).
@@ -32,6 +35,11 @@ processes, and reports the ratio of the two speedups (target: within +-5%).
 **walltime** runs the same short campaign twice, with the measurement of before this change
 (one process, 5-30 repetitions, 5 s) and with today's (launches, racing), and prints the median
 run time per measured trial and the campaign's wall time.
+
+**trial0** runs fresh campaigns measured the old way (one process per trial, runs pinned to
+the last core as `--target-opt pin_cpu=1` did) and prints each trial's wall time, CPU time and
+share off its core; `--concurrent N` starts N campaigns at once, as a user tuning several
+kernels side by side would.
 """
 
 from __future__ import annotations
