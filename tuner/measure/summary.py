@@ -70,7 +70,7 @@ def format_speedup(name: str, s: Mapping[str, Any]) -> str:
     kind = s["kind"]
     if kind == "paired":
         return (f"best {name} vs baseline: {s['value']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] "
-                f"(95% CI, {s['pairs']} paired ABBA launches; trial {s['trial']})")
+                f"(95% CI, {s['pairs']} ABBA pairs of launches; trial {s['trial']})")
     if kind == "exact":
         return f"best {name} vs baseline: {s['value']:.3f}x (exact; trial {s['trial']})"
     if kind == "baseline":
