@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -33,7 +34,7 @@ from tuner import result as R
 from tuner.errors import MachineFault, RunFailure
 from tuner.evaluate import Evaluator, Outcome
 from tuner.history import History, Told
-from tuner.outcomes import Verdict, duplicate, find_duplicate, interrupted, judge, withdrawn
+from tuner.outcomes import Verdict, duplicate, find_duplicate, interrupted, judge, resampled, withdrawn
 from tuner.proposals import Proposal, Proposals
 from tuner.result import TrialRecord, TrialStatus
 from tuner.samplers import make_sampler
@@ -43,6 +44,7 @@ from tuner.studystore import StudyStore, worker_id
 from tuner.targets import Target
 
 MAX_DUPLICATES_IN_A_ROW = 200
+MAX_RESAMPLES_IN_A_ROW = 200  # proposals in a row breaking declared constraints: the region is tiny
 SYSTEMATIC_AFTER = 5          # this many measured trials in a row failing alike stop the campaign
 STDERR_TAIL_LINES = 15
 WAIT_S = 1.0        # between looks while other workers measure the last trials
@@ -85,6 +87,11 @@ class TrialTold:
 
 
 Observer = Callable[[TrialTold], None]
+
+
+class TinyFeasibleRegion(RunFailure):
+    """Nearly every proposal breaks the declared constraints: rather than asking forever (a
+    resampled proposal costs no trial), stop with the constraint broken most often. Exit 1."""
 
 
 class SystematicFailure(RunFailure):
@@ -138,6 +145,8 @@ class Campaign:
         """Run until `options.trials` trials have finished. Returns the number finished."""
         budget = self.options.trials
         duplicates_in_a_row = 0
+        broken: Counter[str] = Counter()      # constraints broken by the proposals in a row
+        resamples_in_a_row = 0
         sampler_for = self._sampler_for()
         waiting = False
         while True:
@@ -170,6 +179,21 @@ class Campaign:
             config = self.spec.space.sample(trial, self.options.pins)
             faultpoint.hit("sample")
             key = config_key(config)
+            violated = self.spec.space.violations(config)
+            if violated:                   # known before building: told infeasible, not counted
+                base = replace(base, config=config, config_key=key)
+                self._tell(trial, resampled(base, violated, self.history), t0)
+                broken.update(violated)
+                resamples_in_a_row += 1
+                if resamples_in_a_row >= MAX_RESAMPLES_IN_A_ROW:
+                    worst, n = broken.most_common(1)[0]
+                    raise TinyFeasibleRegion(
+                        f"the sampler proposed {MAX_RESAMPLES_IN_A_ROW} configurations in a row that break "
+                        f"the declared constraints ({n} broke '{worst}'): the feasible region looks tiny; "
+                        "loosen the constraints or narrow the knobs' ranges (e.g. divisor knobs for tiles)")
+                continue
+            broken.clear()
+            resamples_in_a_row = 0
             if not fixed or key != base.config_key:
                 base = replace(base, config=config, config_key=key)
                 self.store.write(trial, base)        # what others must not measure meanwhile
@@ -276,5 +300,5 @@ def _tail(detail: str) -> str:
     return ("; the last one's output ends with:\n  " + "\n  ".join(lines)) if lines else ""
 
 
-__all__ = ["Campaign", "Evaluate", "Observer", "Options", "Screen", "SystematicFailure", "TrialTold",
-           "trial_seed", "worker_id"]
+__all__ = ["Campaign", "Evaluate", "Observer", "Options", "Screen", "SystematicFailure", "TinyFeasibleRegion",
+           "TrialTold", "trial_seed", "worker_id"]

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import optuna
 
+from tuner import seeds
 from tuner.campaign import Campaign, Observer, Options, Screen
 from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
@@ -40,6 +41,9 @@ def start(spec: StudySpec, target: Target, options: Options, screen: Screen | No
     campaign = Campaign(spec, target, options, screen, evaluator, observers)
     if measuring:
         campaign.evaluator = Confirming(evaluator, campaign.history)
+    if not options.pins:       # the obvious points, right after the baseline (before retries)
+        campaign.proposals.sources.insert(len(campaign.proposals.sources) - 1,
+                                          seeds.source(spec.space, spec.baseline, spec.seeds))
     return campaign
 
 

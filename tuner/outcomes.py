@@ -14,6 +14,9 @@ values. The rules, and why:
 * duplicate: told what the first trial of that configuration was told (its values and
   constraints), so the sampler is not misled; told failed if that trial is still running.
 * interrupted: told as failed; not counted toward the budget; retried.
+* resampled (a proposal that breaks a declared constraint, seen before anything is built): told
+  like infeasible, so the sampler learns the region, but not counted toward the budget: the
+  sampler is asked again (#10 item 1).
 """
 
 from __future__ import annotations
@@ -68,6 +71,14 @@ def judge(outcome: Outcome, base: TrialRecord, history: History) -> Verdict:
     return Verdict(replace(rec, status=TrialStatus.FAILED, reason=reason))
 
 
+def resampled(base: TrialRecord, violated: list[str], history: History) -> Verdict:
+    """A proposal that breaks declared constraints: infeasible, told so, not counted."""
+    rec = replace(base, status=TrialStatus.INFEASIBLE, reason=FailureReason.INFEASIBLE, resampled=True,
+                  detail="violates " + "; ".join(violated), lease=None)
+    worst = history.worst_values()
+    return Verdict(rec, tuple(worst) if worst is not None else None, ((CONSTRAINT, float(len(violated))),))
+
+
 def find_duplicate(key: str, history: History, number: int) -> TrialRecord | None:
     """The trial that measured, or is measuring, this configuration (deduplication across runs
     and workers): a configuration is measured at most once per study."""
@@ -95,4 +106,5 @@ def withdrawn(base: TrialRecord, detail: str) -> Verdict:
                            config_key="", retry_of=None, baseline=False))
 
 
-__all__ = ["RECORD_FIELDS", "Verdict", "duplicate", "find_duplicate", "interrupted", "judge", "withdrawn"]
+__all__ = ["RECORD_FIELDS", "Verdict", "duplicate", "find_duplicate", "interrupted", "judge", "resampled",
+           "withdrawn"]

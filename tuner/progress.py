@@ -50,6 +50,7 @@ class Progress:
     def __init__(self, total: int, initial: int, objectives: Sequence[Objective], enabled: bool = True) -> None:
         self.objectives = objectives
         self.counts: Counter[TrialStatus] = Counter()
+        self.resampled = 0             # proposals that broke a declared constraint (not counted)
         self.best: dict[str, float] = {}
         self.tty = enabled and sys.stderr.isatty()
         self.enabled = enabled
@@ -64,6 +65,9 @@ class Progress:
             self._count(r)
 
     def _count(self, r: TrialRecord) -> None:
+        if r.resampled:
+            self.resampled += 1
+            return
         self.counts[r.status] += 1
         if r.status != TrialStatus.COMPLETE:
             return
@@ -82,6 +86,7 @@ class Progress:
         return (f"ok {c[S.COMPLETE]} failed {c[S.FAILED]} infeasible {c[S.INFEASIBLE]}"
                 + (f" pruned {c[S.PRUNED]}" if c[S.PRUNED] else "")
                 + (f" dup {c[S.DUPLICATE]}" if c[S.DUPLICATE] else "")
+                + (f" resampled {self.resampled}" if self.resampled else "")
                 + (f" | best {best}" if best else ""))
 
     def __call__(self, told: Any) -> None:
@@ -100,6 +105,8 @@ class Progress:
             detailed = r.status in (TrialStatus.INFEASIBLE, TrialStatus.PRUNED) and r.detail
             why = r.detail.splitlines()[0][:90] if detailed else (r.reason.value if r.reason else "")
             what = f"{r.status} ({why})" if why else str(r.status)
+            if r.resampled:
+                what = f"resampled ({why}; not counted)"
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
             print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip()
                   + f"  ({self.line()})", file=sys.stderr)

@@ -99,6 +99,8 @@ class TrialRecord:
     surrogate: Mapping[str, Any] | None = None                    # PRUNED: the predictions and why
     audit: Mapping[str, Any] | None = None                        # an audited prune: was it right?
     lease: float | None = None                                    # RUNNING: epoch s its owner took it
+    resampled: bool = False                                       # INFEASIBLE by a declared constraint, found
+                                                                  # before building: not counted (#10 item 1)
     measurement: Mapping[str, Any] | None = None                  # issue #9: launches, CIs, confirmation
     environment: Mapping[str, Any] | None = None                  # issue #9: the machine's state
     provenance: Mapping[str, Any] | None = None                   # issue #11: versions, inputs, hashes
@@ -113,7 +115,9 @@ class TrialRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status.finished
+        """Counts toward the budget. A proposal that broke a declared constraint does not: it
+        cost nothing, and the sampler was asked again (`resampled`)."""
+        return self.status.finished and not self.resampled
 
     @property
     def measured(self) -> bool:

@@ -15,9 +15,14 @@ Points that break the space's constraints or equal the baseline are left out.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from tuner.result import TrialRecord, TrialStatus
 from tuner.space import Config, SearchSpace, config_key
+
+if TYPE_CHECKING:
+    from tuner.history import History
+    from tuner.proposals import Proposal
 
 OBVIOUS_LEVELS = ("-O2", "-O3", "-Os")
 TUNED_LEVEL = "-O3"
@@ -72,4 +77,21 @@ def obvious(space: SearchSpace, baseline: Mapping[str, Any] | None,
     return out
 
 
-__all__ = ["derived", "obvious"]
+def source(space: SearchSpace, baseline: Mapping[str, Any] | None,
+           declared: Sequence[Mapping[str, Any]] | None = None) -> Callable[["History"], "Proposal | None"]:
+    """A proposal source for the campaign (`Campaign.proposals.sources`): the first obvious
+    point that no trial has carried yet (an interrupted one comes back as a retry)."""
+    from tuner.proposals import Proposal
+
+    points = [(config, config_key(config)) for config in obvious(space, baseline, declared)]
+
+    def seeds(history: "History") -> "Proposal | None":
+        tried = {r.config_key for r in history.trials.values()}
+        for config, key in points:
+            if key not in tried:
+                return Proposal(config, TrialRecord(-1, TrialStatus.RUNNING, config, key))
+        return None
+    return seeds
+
+
+__all__ = ["derived", "obvious", "source"]

@@ -16,7 +16,7 @@ from tuner.space import SearchSpace, parse_constraints
 from tuner.tomlfile import check_keys, describe, get, load_toml
 
 STUDY_KEYS = {"description", "target", "objectives", "trials", "baseline", "include", "sampler",
-              "reference_point", "targets", "constants"}
+              "reference_point", "targets", "constants", "seeds"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class StudySpec:
     baseline: dict[str, Any] = field(default_factory=dict)
     reference_point: dict[str, float] = field(default_factory=dict)
     compatible_targets: tuple[str, ...] = ()
+    seeds: tuple[dict[str, Any], ...] = ()      # obvious points measured after the baseline (tuner.seeds)
 
 
 def _included_knobs(include: Any, study_file: Path) -> dict[str, Any]:
@@ -145,6 +146,17 @@ def load_study(name: str) -> StudySpec:
         space.complete(baseline)
     except ValueError as e:
         raise BadInput(str(e), path, "study.baseline") from None
+    seeds = get(meta, "seeds", "a list", path, "study", [])
+    if not all(isinstance(p, dict) for p in seeds):
+        raise BadInput("must be a list of tables of knob values", path, "study.seeds")
+    for i, point in enumerate(seeds):
+        unknown = [k for k in point if k not in space.knobs]
+        if unknown:
+            raise BadInput(f"seed names unknown knob '{unknown[0]}'", path, f"study.seeds[{i}]")
+        try:
+            space.complete(point)
+        except ValueError as e:
+            raise BadInput(str(e), path, f"study.seeds[{i}]") from None
     trials = get(meta, "trials", "an integer", path, "study", 40)
     if trials < 1:
         raise BadInput(f"must be a positive integer, got {trials}", path, "study.trials")
@@ -157,4 +169,5 @@ def load_study(name: str) -> StudySpec:
         objectives=tuple(objectives), trials=trials, sampler=sampler,
         baseline=dict(baseline), reference_point=_reference_point(meta, objectives, path),
         compatible_targets=tuple(get(meta, "targets", "a list of strings", path, "study", ())),
+        seeds=tuple(dict(p) for p in seeds),
     )

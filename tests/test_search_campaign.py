@@ -1,0 +1,105 @@
+"""Search features of the campaign, on recorded measurements (the replay target): declared
+constraints cost no trial (#10 item 1), and the obvious points come right after the baseline
+(#10 item 3)."""
+
+from __future__ import annotations
+
+from conftest import grid_rows, write_replay
+
+GRID = """
+[knobs.x]
+kind = "int"
+low = 0
+high = 19
+define = "X"
+
+[knobs.y]
+kind = "int"
+low = 0
+high = 19
+define = "Y"
+"""
+
+
+def test_declared_constraints_cost_no_trial(lab):
+    target = write_replay(lab, "grid", grid_rows(20))
+    study = lab.study("cons", GRID, target=target, constraints=["x + y <= 6"])
+    proc = lab.fork("explore", study, "--trials", "12", "--sampler", "random", "--seed", "3", "--no-export")
+    assert proc.returncode == 0, proc.stderr
+    recs = lab.records(study)
+    counted = [r for r in recs if r.finished]
+    resampled = [r for r in recs if r.resampled]
+    assert len(counted) == 12 and len(resampled) > 20            # 28 of 400 points are feasible
+    assert all(r.config["x"] + r.config["y"] <= 6 for r in counted if r.status != "duplicate")
+    assert all(r.status == "infeasible" and "violates x + y <= 6" in r.detail and not r.build_key
+               for r in resampled)
+    assert "resampled (violates x + y <= 6; not counted)" in proc.stderr
+    status = lab.json("status", study)
+    assert status["finished"] == 12
+
+
+def test_a_tiny_feasible_region_stops_with_a_clear_message(lab):
+    target = write_replay(lab, "grid2", grid_rows(20))
+    # feasible, so the study loads (the satisfiability check samples 2000 points), but rarely hit
+    study = lab.study("tiny", GRID, target=target, constraints=["x == 19 and y == 19"])
+    proc = lab.fork("explore", study, "--trials", "5", "--sampler", "random", "--seed", "1", "--no-export",
+                    "--no-progress")
+    assert proc.returncode == 1
+    assert "200 configurations in a row that break the declared constraints" in proc.stderr
+    assert "x == 19 and y == 19" in proc.stderr and "Traceback" not in proc.stderr
+    assert sum(r.finished for r in lab.records(study)) <= 1
+
+
+LEVELS = """
+[knobs.opt_level]
+kind = "categorical"
+choices = ["-O1", "-O2", "-O3", "-Os"]
+to = "none"
+
+[knobs.march]
+kind = "categorical"
+choices = ["", "-march=native", "-march=k8"]
+to = "none"
+
+[knobs.x]
+kind = "int"
+low = 0
+high = 3
+define = "X"
+"""
+
+
+def level_rows():
+    rows = []
+    for lv in ("-O1", "-O2", "-O3", "-Os"):
+        for m in ("", "-march=native", "-march=k8"):
+            for x in range(4):
+                rows.append({"param.opt_level": lv, "param.march": m, "param.x": x,
+                             "metric.cost": 10 - x - (2 if m.endswith("native") else 0), "metric.gain": 1,
+                             "state": "COMPLETE"})
+    return rows
+
+
+def test_the_obvious_points_follow_the_baseline(lab):
+    target = write_replay(lab, "levels", level_rows())
+    study = lab.study("obv", LEVELS, target=target, meta='baseline = { opt_level = "-O3" }')
+    proc = lab.fork("explore", study, "--trials", "8", "--sampler", "random", "--seed", "0", "--no-export",
+                    "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    recs = sorted(lab.records(study), key=lambda r: r.number)
+    first = [(r.config["opt_level"], r.config["march"], r.config["x"]) for r in recs[:4]]
+    assert first == [("-O3", "", 0), ("-O2", "", 0), ("-Os", "", 0), ("-O3", "-march=native", 0)]
+    assert recs[0].baseline and not any(r.baseline for r in recs[1:])
+
+
+def test_declared_seeds_replace_the_derived_ones(lab):
+    target = write_replay(lab, "levels2", level_rows())
+    study = lab.study("decl", LEVELS, target=target,
+                      meta='baseline = { opt_level = "-O3" }\nseeds = [{ opt_level = "-O1", x = 3 }]')
+    assert lab.fork("explore", study, "--trials", "3", "--sampler", "random", "--seed", "0",
+                    "--no-export", "--no-progress").returncode == 0
+    recs = sorted(lab.records(study), key=lambda r: r.number)
+    assert (recs[1].config["opt_level"], recs[1].config["x"]) == ("-O1", 3)
+    bad = lab.study("decl_bad", LEVELS, target=target, meta='seeds = [{ opt_level = "-O9" }]')
+    proc = lab.fork("explore", bad, "--trials", "1", "--no-export", "--no-progress")
+    assert proc.returncode == 2 and "study.seeds[0]" in proc.stderr
