@@ -8,7 +8,8 @@ Tools, all searching the generated gcc space of each kernel's `<kernel>-gcc` stu
 
 * `tune`: `tune explore` with its defaults (sampler `auto`, surrogate on);
 * `random`: uniform random search over the same knobs, every knob drawn independently (the
-  style of Collective Knowledge's random exploration), `--sampler random --surrogate off`;
+  style of Collective Knowledge's random exploration), `--sampler random --surrogate off
+  --no-seeds` (no obvious points first: the peer is random search alone);
 * `opentuner`: OpenTuner 0.8.8 with its default search (an AUC bandit over differential
   evolution, greedy mutation and Nelder-Mead) over the -O level and the same on/off/default
   flags (and the multi-valued -f options); no params, no -march (as its gccflags example);
@@ -64,7 +65,7 @@ from tuner.targets import load_target, make_target  # noqa: E402
 
 KERNELS = {"conv2d": "conv2d-gcc", "depthwise": "depthwise-gcc", "digits": "digits-gcc",
            "sort": "sort-gcc", "stencil": "stencil-gcc", "nbody": "nbody-gcc"}
-TUNE_TOOLS = {"tune": [], "random": ["--sampler", "random", "--surrogate", "off"]}
+TUNE_TOOLS = {"tune": [], "random": ["--sampler", "random", "--surrogate", "off", "--no-seeds"]}
 FIXED = {"O3": {"opt_level": "-O3"}, "O3-native": {"opt_level": "-O3", "march": "-march=native"}}
 OT_VENV = ROOT / ".venv-opentuner"
 OT_PYTHON = OT_VENV / "bin" / "python"

@@ -103,3 +103,12 @@ def test_declared_seeds_replace_the_derived_ones(lab):
     bad = lab.study("decl_bad", LEVELS, target=target, meta='seeds = [{ opt_level = "-O9" }]')
     proc = lab.fork("explore", bad, "--trials", "1", "--no-export", "--no-progress")
     assert proc.returncode == 2 and "study.seeds[0]" in proc.stderr
+
+
+def test_no_seeds_leaves_it_to_the_sampler(lab):
+    target = write_replay(lab, "levels3", level_rows())
+    study = lab.study("noseed", LEVELS, target=target, meta='baseline = { opt_level = "-O3" }')
+    assert lab.fork("explore", study, "--trials", "4", "--sampler", "grid", "--no-seeds", "--no-export",
+                    "--no-progress").returncode == 0
+    recs = sorted(lab.records(study), key=lambda r: r.number)
+    assert recs[0].baseline and [r.config["opt_level"] for r in recs[1:4]] != ["-O2", "-Os", "-O3"]

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import optuna
 
-from tuner import seeds
+from tuner.seeds import source as obvious_points
 from tuner.campaign import Campaign, Observer, Options, Screen
 from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
@@ -30,20 +30,21 @@ def results_dir(results_root: Path | str, spec: StudySpec) -> Path:
 
 
 def start(spec: StudySpec, target: Target, options: Options, screen: Screen | None = None,
-          observers: Sequence[Observer] = (), measuring: bool = True) -> Campaign:
+          observers: Sequence[Observer] = (), measuring: bool = True, seeds: bool = True) -> Campaign:
     """A campaign ready to run (or resume). Bad input is refused before any storage is created.
 
     `measuring`: take timings the campaign's way (tuner.measure.confirm: the baseline re-measured
     as it goes, racing, confirmation of would-be front points, as the target's [measure] table
-    says); False measures each configuration as the target says, and nothing more."""
+    says); False measures each configuration as the target says, and nothing more.
+    `seeds`: measure the obvious points after the baseline (tuner.seeds)."""
     evaluator = Evaluator(spec, target, options.results_dir)     # binds the target's cores first
     spec.space.check_satisfiable(options.pins)
     campaign = Campaign(spec, target, options, screen, evaluator, observers)
     if measuring:
         campaign.evaluator = Confirming(evaluator, campaign.history)
-    if not options.pins:       # the obvious points, right after the baseline (before retries)
+    if seeds and not options.pins:     # the obvious points, right after the baseline (before retries)
         campaign.proposals.sources.insert(len(campaign.proposals.sources) - 1,
-                                          seeds.source(spec.space, spec.baseline, spec.seeds))
+                                          obvious_points(spec.space, spec.baseline, spec.seeds))
     return campaign
 
 

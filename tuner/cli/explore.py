@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pin a knob to one value (repeatable)")
     p.add_argument("--surrogate", choices=("on", "off"), default="on",
                    help="skip candidates a surrogate model predicts cannot reach the Pareto front (default: on)")
+    p.add_argument("--no-seeds", action="store_true",
+                   help="do not measure the obvious points (-O2, -O3, -Os, -O3 -march=native or the study's "
+                        "seeds) after the baseline: the sampler alone decides")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.add_argument("--no-export", action="store_true", help="do not write CSV/JSON/LaTeX/plots at the end")
     p.add_argument("--warm-start", metavar="STUDY", help="start a new campaign from a finished study's front "
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from tuner.surrogate import PruningPolicy     # scikit-learn: a second of imports, when used
         screen = PruningPolicy(spec, seed=args.seed)
     campaign = engine.start(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
-                                                  not args.no_progress), screen)
+                                                  not args.no_progress), screen, seeds=not args.no_seeds)
     record_provenance(campaign, sampler, args.seed, screen)
     if args.warm_start:
         from pathlib import Path
