@@ -4,7 +4,7 @@ constraints cost no trial (#10 item 1), and the obvious points come right after 
 
 from __future__ import annotations
 
-from conftest import grid_rows, write_replay
+from conftest import grid_rows, needs_gcc, write_replay
 
 GRID = """
 [knobs.x]
@@ -112,3 +112,63 @@ def test_no_seeds_leaves_it_to_the_sampler(lab):
                     "--no-progress").returncode == 0
     recs = sorted(lab.records(study), key=lambda r: r.number)
     assert recs[0].baseline and [r.config["opt_level"] for r in recs[1:4]] != ["-O2", "-Os", "-O3"]
+
+
+# --- --jobs N -----------------------------------------------------------------------------------
+XY = """
+[knobs.x]
+kind = "int"
+low = 0
+high = 9
+define = "X"
+
+[knobs.y]
+kind = "int"
+low = 0
+high = 9
+define = "Y"
+"""
+
+
+@needs_gcc
+def test_jobs_never_measure_two_runs_at_once_on_one_core(lab):
+    study = lab.study("jobs", XY, args=["--sleep-ms=60"])
+    proc = lab.tune("explore", study, "--trials", "8", "--jobs", "3", "--sampler", "random", "--seed", "2",
+                    "--no-export", "--surrogate", "off")
+    assert proc.returncode == 0, proc.stderr
+    assert "jobs: 3 trials in flight, 1 measured at once" in proc.stderr
+    recs = lab.records(study)
+    assert sum(r.finished for r in recs) == 8
+    measured = [r for r in recs if r.status == "complete"]
+    assert len({r.config_key for r in measured}) == len(measured) >= 6
+    # every process (launches and the -O0 reference) writes "start" in its setup and "done" at the
+    # end: had two runs overlapped, two starts would follow each other
+    lines = [ln.split()[0] for ln in lab.counter_lines("jobs", optimised_only=False)]
+    assert lines and lines[0] == "start"
+    assert all(a != b for a, b in zip(lines, lines[1:])), lines
+
+
+def test_deterministic_and_remote_targets_measure_n_at_once():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from tuner.jobs import RunGate, concurrent_runs
+
+    def target(method, here=True, cap=0):
+        return SimpleNamespace(spec=SimpleNamespace(measure=SimpleNamespace(method=method, parallel_runs=cap)),
+                               runs_here=here, run=lambda *a: time.sleep(0.05))
+
+    for method, here, cap, n in (("wall", True, 0, 1), ("reported", True, 0, 1), ("reported", True, 16, 3),
+                                 ("instructions", True, 0, 3), ("wall", False, 0, 3), ("wall", False, 2, 2)):
+        assert concurrent_runs(SimpleNamespace(target=target(method, here, cap)), 3) == n, (method, here, cap)
+    from tuner.targets import load_target
+    assert load_target("vta-sim").measure.parallel_runs > 1 and load_target("local").measure.parallel_runs == 0
+    t = target("reported", cap=16)
+    gate = RunGate(t, 3)
+    threads = [threading.Thread(target=t.run) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert gate.peak == 3

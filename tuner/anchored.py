@@ -346,7 +346,11 @@ class _Digests:
                 self.anchor = dict(d.params)
         anchor = self.anchor or {k.name: k.encode(k.default) for k in self.space.knobs.values()}
         digests = [self.by_number[n] for n in sorted(self.by_number)]
-        return _History(study.directions, digests, anchor)
+        history = _History(study.directions, digests, anchor)
+        # trials in flight (other workers, --jobs) are not proposed again either
+        history.measured |= {_key(t.params) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                             if t.params}
+        return history
 
 
 _DIGESTS: dict[tuple[int, int], tuple[weakref.ref, "_Digests"]] = {}

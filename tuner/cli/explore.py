@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from tuner import engine
+from tuner import engine, jobs
 from tuner import trials as T
 from tuner.campaign import Campaign, Options
 from tuner.cli.common import add_study, add_target, open_target, results_dir
@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pin a knob to one value (repeatable)")
     p.add_argument("--surrogate", choices=("on", "off"), default="on",
                    help="skip candidates a surrogate model predicts cannot reach the Pareto front (default: on)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="trials in flight at once: builds overlap the measured run; runs timed on this "
+                        "machine are still measured one at a time (default: 1)")
     p.add_argument("--no-seeds", action="store_true",
                    help="do not measure the obvious points (-O2, -O3, -Os, -O3 -march=native or the study's "
                         "seeds) after the baseline: the sampler alone decides")
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     trials = args.trials if args.trials is not None else spec.trials
     if trials < 1:
         raise BadInput("--trials must be at least 1", None, "--trials")
+    if args.jobs < 1:
+        raise BadInput("--jobs must be at least 1", None, "--jobs")
     sampler, why = choose(args.sampler or spec.sampler, spec.space, trials)
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
@@ -71,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"study {spec.name}: {len(spec.space)} knobs, target {target.spec.name}, "
         f"objectives {', '.join(o.name for o in spec.objectives)}")
     say(f"sampler: {sampler} ({why}); surrogate pruning {args.surrogate}; results in {out}/")
+    if args.jobs > 1:
+        say(f"jobs: {args.jobs} trials in flight, {jobs.concurrent_runs(campaign, args.jobs)} measured at once")
     if before:
         say(f"resuming: {before} of {trials} trials already finished")
     progress = Progress(trials, min(before, trials), spec.objectives, not args.no_progress)
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     campaign.observers.append(progress)
     t0 = time.perf_counter()
     try:
-        campaign.run()
+        jobs.run(campaign, args.jobs)
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted: {campaign.finished()} trials finished and stored; run the same command to resume",

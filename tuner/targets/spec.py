@@ -54,6 +54,8 @@ class MeasureSpec:
     contention: float = 0.1  # a launch off its core more than this is contended; warn above it
     exclude_contended: bool = True   # figure from uncontended launches when there are min_launches
     retries: int = 1         # transport failures retried this many times
+    parallel_runs: int = 0   # runs measured at once under `explore --jobs N`; 0: by method (wall and
+                             # reported on this machine: 1; counted instructions, a remote device: N)
 
     @property
     def noisy(self) -> bool:
