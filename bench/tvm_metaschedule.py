@@ -31,7 +31,6 @@ import math
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,63 +44,46 @@ STUDY = ROOT / "search_spaces" / "tvm-matmul.toml"
 RETIME = tm.Options(timing=tm.Timing(number=1, repeat=20, min_repeat_ms=50))
 
 
-def _knob_space(path: Path = STUDY) -> dict[str, dict]:
-    with open(path, "rb") as fh:
-        return tomllib.load(fh)["knobs"]
-
-
-def _constraints(path: Path = STUDY) -> list[str]:
-    with open(path, "rb") as fh:
-        return [c["expr"] for c in tomllib.load(fh).get("constraints", [])]
-
-
 def _as_field(value):
     return {"on": True, "off": False}.get(value, value)
 
 
-def run_tpe(shape: tm.Shape, trials: int, seed: int) -> dict:
-    import optuna  # noqa: PLC0415
+def run_tune(shape: tm.Shape, trials: int, seed: int, extra: list[str]) -> dict:
+    """`tune explore tvm-matmul` with its defaults (sampler auto, surrogate, declared constraints
+    resampled, divisor tiles), as a user runs it; then its best schedule re-timed."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from tuner.expr import Expr  # noqa: PLC0415
+    from tuner.result import TrialRecord, TrialStatus  # noqa: PLC0415
+    from tuner.study import load_study  # noqa: PLC0415
+    from tuner.studystore import open_study  # noqa: PLC0415
 
-    space = _knob_space()
-    constraints = [Expr(text) for text in _constraints()]
-    study = optuna.create_study(direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
-    timing = tm.Options(timing=tm.Timing(number=1, repeat=5, min_repeat_ms=20))
-    best: tuple[float, tm.Knobs] | None = None
-    infeasible = wrong = 0
-    start = time.perf_counter()
-    for _ in range(trials):
-        trial = study.ask()
-        values = {}
-        for name, spec in space.items():
-            if spec["kind"] == "ordinal":
-                values[name] = spec["values"][trial.suggest_int(name, 0, len(spec["values"]) - 1)]
-            else:
-                values[name] = trial.suggest_categorical(name, spec["choices"])
-        knobs = tm.Knobs(**{k: _as_field(v) for k, v in values.items()})
-        broken = [c.text for c in constraints if not c(values)]  # [[constraints]]
-        if broken:
-            result = {"infeasible": f"constraint {broken[0]}"}
-        else:
-            result = tm.measure(shape, knobs, timing)
-        if "infeasible" in result or "wrong_output" in result:
-            infeasible += "infeasible" in result
-            wrong += "wrong_output" in result
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
-        study.tell(trial, result["latency_ms"])
-        if best is None or result["latency_ms"] < best[0]:
-            best = (result["latency_ms"], knobs)
-    wall = time.perf_counter() - start
-    out = {"trials": trials, "wall_s": wall, "infeasible": infeasible, "wrong": wrong,
-           "best_knobs": None, "tuner_gflops": math.nan, "gflops": math.nan}
-    if best:
-        out["best_knobs"] = best[1]
-        out["tuner_gflops"] = shape.flop / (best[0] * 1e6)
-        out["gflops"] = tm.measure(shape, best[1], RETIME)["gflops"]
+    spec = load_study(str(STUDY))
+    with tempfile.TemporaryDirectory(prefix="tune-tvm-") as tmp:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "tuner", "explore", str(STUDY), "--trials", str(trials),
+                               "--seed", str(seed), "--results", tmp, "--no-export", *extra],
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"tune explore failed: {proc.stderr[-2000:]}")
+        study = open_study(spec, Path(tmp) / spec.name, None, create=False)
+        recs = [TrialRecord.from_trial(t, spec.objectives) for t in study.get_trials(deepcopy=False)]
+    done = [r for r in recs if r.status == TrialStatus.COMPLETE]
+    best = min(done, key=lambda r: r.values["latency_ms"]) if done else None
+    sampler = next((ln for ln in proc.stderr.splitlines() if ln.startswith("sampler:")), "")
+    out = {"trials": trials, "wall_s": wall, "sampler": sampler,
+           "resampled": sum(r.resampled for r in recs),
+           "infeasible": sum(r.status == TrialStatus.INFEASIBLE and not r.resampled for r in recs),
+           "pruned": sum(r.status == TrialStatus.PRUNED for r in recs),
+           "measured": sum(r.measured for r in recs), "best_knobs": None,
+           "tuner_gflops": math.nan, "gflops": math.nan}
+    if best is not None:
+        knobs = tm.Knobs(**{k: _as_field(v) for k, v in best.config.items()})
+        out["best_knobs"] = knobs
+        out["best_config"] = json.dumps(dict(best.config))
+        out["tuner_gflops"] = shape.flop / (best.values["latency_ms"] * 1e6)
+        out["gflops"] = tm.measure(shape, knobs, RETIME)["gflops"]
     return out
 
 
@@ -169,10 +151,10 @@ def _retime(shape: tm.Shape, lib) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=32)
-    p.add_argument("--size", type=int, default=512, help="M = N = K")
+    p.add_argument("--trials", default="32,64", help="budgets, comma-separated (default: 32,64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["tpe", "ms"], help="run one side only")
+    p.add_argument("--only", choices=["tune", "ms"], help="run one side only")
+    p.add_argument("--tune-args", default="", help="extra `tune explore` arguments (e.g. '--sampler random')")
     p.add_argument("--stock-builder", action="store_true",
                    help="MetaSchedule with its unmodified LocalBuilder (times out here)")
     p.add_argument("--work-dir", help="keep MetaSchedule's logs and database here")
@@ -182,28 +164,35 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"tvm_metaschedule: apache-tvm is not installed ({exc})", file=sys.stderr)
         return 2
-    shape = tm.Shape(args.size, args.size, args.size)
+    shape = tm.Shape(512, 512, 512)      # the study's shape
     rows = []
-    if args.only in (None, "tpe"):
-        r = run_tpe(shape, args.trials, args.seed)
-        print(f"tune/TPE best knobs: {r['best_knobs']}  (infeasible {r['infeasible']}, "
-              f"wrong {r['wrong']})", flush=True)
-        rows.append(("tune/TPE", r))
-    if args.only in (None, "ms"):
-        try:
-            r = run_metaschedule(shape, args.trials, args.seed, args.stock_builder, args.work_dir)
-        except Exception as exc:  # noqa: BLE001 (report why MetaSchedule could not run)
-            r = {"trials": args.trials, "wall_s": math.nan, "tuner_gflops": math.nan,
-                 "gflops": math.nan, "error": f"{type(exc).__name__}: {tm._first_line(exc)}"}
-        if r.get("error"):
-            print(f"MetaSchedule: {r['error']}", flush=True)
-        rows.append(("MetaSchedule", r))
-    print(f"\nmatmul {args.size}^3 fp32, llvm mcpu={tvm.target.codegen.llvm_get_system_cpu()}, "
-          f"{args.trials} trials each")
+    for trials in [int(t) for t in args.trials.split(",")]:
+        if args.only in (None, "tune"):
+            r = run_tune(shape, trials, args.seed, args.tune_args.split())
+            print(f"tune ({trials} trials): {r['sampler']}; measured {r['measured']}, resampled "
+                  f"(declared constraints, not counted) {r['resampled']}, infeasible {r['infeasible']}, "
+                  f"pruned {r['pruned']}; best {r['best_knobs']}", flush=True)
+            rows.append(("tune", r))
+        if args.only in (None, "ms"):
+            try:
+                r = run_metaschedule(shape, trials, args.seed, args.stock_builder, args.work_dir)
+            except Exception as exc:  # noqa: BLE001 (report why MetaSchedule could not run)
+                r = {"trials": trials, "wall_s": math.nan, "tuner_gflops": math.nan,
+                     "gflops": math.nan, "error": f"{type(exc).__name__}: {tm._first_line(exc)}"}
+            if r.get("error"):
+                print(f"MetaSchedule: {r['error']}", flush=True)
+            rows.append(("MetaSchedule", r))
+    print(f"\nmatmul 512^3 fp32, llvm mcpu={tvm.target.codegen.llvm_get_system_cpu()}, seed {args.seed}")
     print(f"{'tuner':<14}{'trials':>7}{'wall s':>9}{'own GFLOP/s':>13}{'re-timed GFLOP/s':>18}")
     for name, r in rows:
         print(f"{name:<14}{r['trials']:>7}{r['wall_s']:>9.1f}{r['tuner_gflops']:>13.1f}"
               f"{r['gflops']:>18.1f}")
+    by = {(name, r["trials"]): r["gflops"] for name, r in rows}
+    for trials in sorted({r["trials"] for _, r in rows}):
+        t, m = by.get(("tune", trials)), by.get(("MetaSchedule", trials))
+        if t is not None and m is not None:
+            verdict = "at least equal" if t >= m else "BEHIND"
+            print(f"{trials} trials: tune {t:.1f} vs MetaSchedule {m:.1f} GFLOP/s re-timed: {verdict}")
     return 0
 
 
