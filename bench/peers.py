@@ -106,7 +106,10 @@ def tune_run(spec: StudySpec, tool: str, args: list[str], seed: int, evals: int,
     stderr = proc.stderr
     left = wall - (time.time() - t0)
     if left > 0:
-        p = subprocess.Popen([*base, "--trials", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # SIGINT stops it as Ctrl-C would (a background shell starts us with SIGINT ignored, and
+        # Python keeps an inherited "ignore": reset it for the child)
+        p = subprocess.Popen([*base, "--trials", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             p.wait(timeout=left)
         except subprocess.TimeoutExpired:
