@@ -127,7 +127,11 @@ def tune_run(spec: StudySpec, tool: str, args: list[str], seed: int, evals: int,
                           "latency_ms": r.values.get("latency_ms") if r.status == TrialStatus.COMPLETE else None,
                           "status": str(r.status.value)})
     overhead = [ln for ln in stderr.splitlines() if "engine overhead" in ln]
+    status = subprocess.run([sys.executable, "-m", "tuner", "status", spec.name, "--results", str(results),
+                             "--format", "json"], capture_output=True, text=True)
+    surrogate = json.loads(status.stdout).get("surrogate") if status.returncode == 0 else None
     return {"tool": tool, "args": args, "seed": seed, "evals": evals_out, "wall_s": wall_s,
+            "surrogate": surrogate,
             "notes": overhead + [ln for ln in stderr.splitlines() if ln.startswith("sampler:")][:1]}
 
 
