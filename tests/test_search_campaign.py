@@ -130,9 +130,35 @@ define = "Y"
 """
 
 
+SLOW_CC = """#!/bin/sh
+# gcc, a little slower, noting when it compiles the study's kernel (not the target's probe)
+case "$*" in *kernel.c*) echo "build-start $$ $(date +%s.%N)" >> "{log}"; sleep 0.4;; esac
+gcc "$@"; rc=$?
+case "$*" in *kernel.c*) echo "build-end $$ $(date +%s.%N)" >> "{log}";; esac
+exit $rc
+"""
+
+
+def build_intervals(log) -> list[tuple[float, float]]:
+    starts, spans = {}, []
+    for line in log.read_text().splitlines():
+        what, pid, at = line.split()
+        if what == "build-start":
+            starts[pid] = float(at)
+        else:
+            spans.append((starts.pop(pid), float(at)))
+    return spans
+
+
 @needs_gcc
-def test_jobs_never_measure_two_runs_at_once_on_one_core(lab):
-    study = lab.study("jobs", XY, args=["--sleep-ms=60"])
+def test_jobs_overlap_builds_but_never_measure_two_runs_at_once_on_one_core(lab):
+    log = lab.root / "builds.log"
+    cc = lab.root / "slowcc"
+    cc.write_text(SLOW_CC.format(log=log))
+    cc.chmod(0o755)
+    (lab.root / "targets" / "slowcc.toml").write_text(
+        (lab.root / "targets" / "fast.toml").read_text().replace('cc = "gcc"', f'cc = "{cc}"'))
+    study = lab.study("jobs", XY, args=["--sleep-ms=60"], target="slowcc")
     proc = lab.tune("explore", study, "--trials", "8", "--jobs", "3", "--sampler", "random", "--seed", "2",
                     "--no-export", "--surrogate", "off")
     assert proc.returncode == 0, proc.stderr
@@ -146,6 +172,11 @@ def test_jobs_never_measure_two_runs_at_once_on_one_core(lab):
     lines = [ln.split()[0] for ln in lab.counter_lines("jobs", optimised_only=False)]
     assert lines and lines[0] == "start"
     assert all(a != b for a, b in zip(lines, lines[1:])), lines
+    # ... while the builds (each at least 0.4 s) did overlap: the point of --jobs
+    spans = sorted(build_intervals(log))
+    assert len(spans) >= 2 * len(measured)         # each trial's build and its -O0 reference build
+    overlaps = sum(b0 < a1 for (a0, a1), (b0, b1) in zip(spans, spans[1:]))
+    assert overlaps >= 2, spans
 
 
 def test_deterministic_and_remote_targets_measure_n_at_once():
