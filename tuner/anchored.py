@@ -152,7 +152,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         if op == "crossover" and len(history.parents) >= 2:
             a, b = self._rng.sample(history.good(5), 2) if len(history.good(5)) >= 2 else history.parents[:2]
             child = {k: (a.params if self._rng.random() < 0.5 else b.params).get(k, a.params.get(k))
-                     for k in set(a.params) | set(b.params)}
+                     for k in sorted(set(a.params) | set(b.params))}  # sorted: the same draws whatever the hash seed
             child = {k: v for k, v in child.items() if v is not None}
             return self._mutate(child, history, changes=self._rng.random() < 0.5)
         parent = self._select_parent(history)
