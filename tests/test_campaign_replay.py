@@ -163,7 +163,8 @@ def test_the_same_configuration_is_not_measured_by_two_workers(replay):
     import subprocess
     import sys
 
-    write_replay(replay, "slow", grid_rows(4), run_ms=30)
+    # 150 ms a run: one worker's 12 trials outlast the others' start-up on a loaded machine
+    write_replay(replay, "slow", grid_rows(4), run_ms=150)
     study = replay.study("shared", XY.replace("high = 19", "high = 3"), target="slow")
     procs = [subprocess.Popen([sys.executable, "-m", "tuner", "explore", str(study), "--trials", "12",
                                "--sampler", "random", "--seed", str(i), "--no-export", "--no-progress"],
