@@ -158,15 +158,19 @@ def test_jobs_overlap_builds_but_never_measure_two_runs_at_once_on_one_core(lab)
     cc.chmod(0o755)
     (lab.root / "targets" / "slowcc.toml").write_text(
         (lab.root / "targets" / "fast.toml").read_text().replace('cc = "gcc"', f'cc = "{cc}"'))
-    study = lab.study("jobs", XY, args=["--sleep-ms=60"], target="slowcc")
+    # a timed objective: would-be front points are confirmed by paired launches against the
+    # baseline (tuner.measure.confirm), which must pass the gate too
+    study = lab.study("jobs", XY, args=["--sleep-ms=60"], target="slowcc", objectives=("latency_ms", "cost"),
+                      meta="baseline = { x = 0, y = 0 }")
     proc = lab.tune("explore", study, "--trials", "8", "--jobs", "3", "--sampler", "random", "--seed", "2",
-                    "--no-export", "--surrogate", "off")
+                    "--no-export", "--surrogate", "off", "--target-opt", "confirm_max_pairs=6")
     assert proc.returncode == 0, proc.stderr
     assert "jobs: 3 trials in flight, 1 measured at once" in proc.stderr
     recs = lab.records(study)
     assert sum(r.finished for r in recs) == 8
     measured = [r for r in recs if r.status == "complete"]
     assert len({r.config_key for r in measured}) == len(measured) >= 6
+    assert any((r.measurement or {}).get("confirmation", {}).get("pairs") for r in measured), [(r.number, r.baseline, r.values, {k: v for k, v in (r.measurement or {}).items() if k != "launches"}) for r in measured]
     # every process (launches and the -O0 reference) writes "start" in its setup and "done" at the
     # end: had two runs overlapped, two starts would follow each other
     lines = [ln.split()[0] for ln in lab.counter_lines("jobs", optimised_only=False)]
@@ -188,7 +192,8 @@ def test_deterministic_and_remote_targets_measure_n_at_once():
 
     def target(method, here=True, cap=0):
         return SimpleNamespace(spec=SimpleNamespace(measure=SimpleNamespace(method=method, parallel_runs=cap)),
-                               runs_here=here, run=lambda *a: time.sleep(0.05))
+                               runs_here=here, run=lambda *a: time.sleep(0.05),
+                               launcher=lambda *a: lambda i: time.sleep(0.05))
 
     for method, here, cap, n in (("wall", True, 0, 1), ("reported", True, 0, 1), ("reported", True, 16, 3),
                                  ("instructions", True, 0, 3), ("wall", False, 0, 3), ("wall", False, 2, 2)):
@@ -197,7 +202,8 @@ def test_deterministic_and_remote_targets_measure_n_at_once():
     assert load_target("vta-sim").measure.parallel_runs > 1 and load_target("local").measure.parallel_runs == 0
     t = target("reported", cap=16)
     gate = RunGate(t, 3)
-    threads = [threading.Thread(target=t.run) for _ in range(6)]
+    threads = [threading.Thread(target=t.run) for _ in range(3)]
+    threads += [threading.Thread(target=t.launcher(), args=(i,)) for i in range(3)]
     for th in threads:
         th.start()
     for th in threads:

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 
@@ -48,7 +48,9 @@ def concurrent_runs(campaign: Campaign, jobs: int) -> int:
 
 
 class RunGate:
-    """At most `n` runs at once: wraps the target's `run` (and `launcher`, for paired runs)."""
+    """At most `n` runs at once: wraps the target's `run` (a launch series) and the launches its
+    `launcher` makes (one process each: the paired ABBA launches of a confirmation). Re-entrant
+    in a thread: `run` launches through `launcher`, and a series holds its place to the end."""
 
     def __init__(self, target: Any, n: int) -> None:
         self.sem = threading.BoundedSemaphore(n)
@@ -56,19 +58,46 @@ class RunGate:
         self.active = 0
         self.peak = 0               # the most runs seen at once (tests and the README's figures)
         self._lock = threading.Lock()
-        self._run = target.run
-        target.run = self.run
+        self._mine = threading.local()
+        run, launcher = target.run, target.launcher
+        target.run = lambda *a, **k: self.held(run, *a, **k)
+        target.launcher = lambda *a, **k: self._gated(launcher(*a, **k))
 
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        with self.sem:
+    def _gated(self, once: Callable[[int], Any]) -> Callable[[int], Any]:
+        return lambda i: self.held(once, i)
+
+    def held(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        depth = getattr(self._mine, "depth", 0)
+        if depth == 0:
+            self.sem.acquire()
             with self._lock:
                 self.active += 1
                 self.peak = max(self.peak, self.active)
-            try:
-                return self._run(*args, **kwargs)
-            finally:
+        self._mine.depth = depth + 1
+        try:
+            return f(*args, **kwargs)
+        finally:
+            self._mine.depth = depth
+            if depth == 0:
                 with self._lock:
                     self.active -= 1
+                self.sem.release()
+
+
+def _share_history(history: Any) -> None:
+    """The campaign's History is told in the main thread while a measuring thread reads it (the
+    confirmation reads the front, `history.complete()`): one lock between the two."""
+    lock = threading.RLock()
+    add, complete = history.add, history.complete
+
+    def add_locked(*args: Any, **kwargs: Any) -> None:
+        with lock:
+            add(*args, **kwargs)
+
+    def complete_locked() -> list[TrialRecord]:
+        with lock:
+            return complete()
+    history.add, history.complete = add_locked, complete_locked
 
 
 @dataclass
@@ -87,7 +116,8 @@ def run(campaign: Campaign, jobs: int) -> int:
         return campaign.run()
     gate = RunGate(campaign.target, concurrent_runs(campaign, jobs))
     campaign.run_gate = gate          # for callers that report the peak
-    _serialise_references(campaign.evaluator)
+    _serialise_references(getattr(campaign.evaluator, "inner", campaign.evaluator))   # under Confirming
+    _share_history(campaign.history)
     budget = campaign.options.trials
     sampler_for = campaign._sampler_for()
     flying: dict[Future, _InFlight] = {}
