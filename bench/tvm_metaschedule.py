@@ -1,13 +1,12 @@
-"""Optuna TPE over tune's TVM matmul knobs versus TVM's own MetaSchedule, same budget.
+"""tune over its TVM matmul knobs versus TVM's own MetaSchedule, same budget.
 
-    .venv/bin/python bench/tvm_metaschedule.py --trials 32 --size 512
+    .venv/bin/python bench/tvm_metaschedule.py --trials 32,64
 
-Both sides tune ``C = A @ B`` (float32, M=N=K=--size) for LLVM on this CPU:
+Both sides tune ``C = A @ B`` (float32, M=N=K=512, the study's shape) for LLVM on this CPU:
 
-* **tune/TPE**: a plain Optuna ``TPESampler`` ask/tell loop over the knobs (and
-  ``[[constraints]]``, a broken one counting as an infeasible trial) of
-  ``search_spaces/tvm-matmul.toml`` (ordinal knobs as an index, so TPE sees the order),
-  each trial calling ``measure`` of programs/tvm_matmul/tvm_matmul.py in-process (build, numpy check, time).
+* **tune**: ``tune explore tvm-matmul --trials N`` with its defaults (sampler ``auto``, the
+  surrogate, declared constraints resampled at no cost, tile sizes as divisor knobs), each trial
+  running programs/tvm_matmul/tvm_matmul.py (build, numpy check, time) on the ``python`` target.
 * **MetaSchedule**: ``tvm.s_tir.meta_schedule.tune_tir`` with ``max_trials_global=N`` on the
   same PrimFunc, target ``{"kind": "llvm", "mcpu": <host>, "num-cores": 2}``, default
   evolutionary search with the XGBoost cost model (needs ``psutil`` and ``xgboost``).
