@@ -642,3 +642,22 @@ def test_exhaustive_runs_what_the_study_target_runs(tiny_study, tmp_path):
     built = target.build(spec.program, rendering)
     m = target.run(built, spec.program, rendering)
     assert [o.value(m.metrics) for o in spec.objectives] == list(ev.values[i])
+
+
+# ---------------------------------------------------------------- the flagship as a user runs it
+
+def test_flagship_explore_reports_exact_ratios_for_the_simulator(lab):
+    """`tune explore resnet18-vta`: the simulator's latency is deterministic (method "reported",
+    one launch), so the summary gives the ratio of the values, never "not confirmed" (confirmation
+    in ABBA pairs is for noisy timings) and no contention warning."""
+    proc = lab.tune("explore", "resnet18-vta", "--trials", "14", "--seed", "0", "--surrogate", "off",
+                    "--no-progress", "--no-export")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "not confirmed" not in out and "paired ABBA" not in out and "shared their run core" not in proc.stderr
+    recs = [r for r in lab.records(ROOT / "search_spaces" / "resnet18-vta.toml") if r.status == "complete"]
+    base = next(r for r in recs if r.baseline)
+    best = min(recs, key=lambda r: r.values["latency_ms"])
+    assert best.values["latency_ms"] < base.values["latency_ms"], "seed 0 should beat the baseline's latency"
+    ratio = base.values["latency_ms"] / best.values["latency_ms"]
+    assert f"best latency_ms vs baseline: {ratio:.3f}x (exact; trial {best.number})" in out

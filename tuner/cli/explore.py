@@ -108,18 +108,20 @@ def run(args: argparse.Namespace) -> int:
           f"against reference {fmt_point(report.reference)}; * = knee):")
     print(format_front(concise(report.front, spec), spec.objectives, "table"))
     print("(params: knobs away from their defaults; `tune pareto --format json` has them all)")
-    print_confirmed(report, spec)
+    noisy = target.spec.measure.noisy       # a deterministic target (a simulator): times are exact
+    if noisy:
+        print_confirmed(report, spec)
     if report.baseline is not None:
         base = ", ".join(f"{k}={v:.4g}" for k, v in report.baseline.values.items())
         on_front = any(r.number == report.baseline.number for r in report.front)
         print(f"baseline (trial {report.baseline.number}: {fmt_config(spec.baseline)}): {base}"
               f" -- {'on' if on_front else 'dominated by'} the front")
-        for name, s in measure_summary.speedups(report.verified, report.baseline, spec.objectives).items():
+        for name, s in measure_summary.speedups(report.verified, report.baseline, spec.objectives, noisy).items():
             print("  " + measure_summary.format_speedup(name, s))
     saved = measure_summary.savings(report.records)
     if saved["measured"] and (saved["raced"] or saved["confirmed"] or saved["baseline_checks"]):
         say(measure_summary.format_savings(saved))
-    contended = [r for r in campaign.told_here if (r.environment or {}).get("contended")]
+    contended = [r for r in campaign.told_here if noisy and (r.environment or {}).get("contended")]
     if contended:
         worst = max(contended, key=lambda r: r.environment.get("other_frac", 0.0))
         print(f"warning: {len(contended)} of {len(campaign.told_here)} trials measured in this run shared their "

@@ -3,7 +3,8 @@
 `speedups` gives, for each objective, the best verified point's figure against the baseline:
 for a timed objective only a *confirmed* one (the paired ABBA ratio with its 95% interval,
 tuner.measure.confirm), never a ratio of two values measured minutes apart; for an exact one
-(code size, accuracy) the ratio of the values. `savings` sums what racing saved, the
+(code size, accuracy), and for every objective of a deterministic target (a simulator's reported
+latency: `noisy=False`, nothing to confirm), the ratio of the values. `savings` sums what racing saved, the
 confirmations and the baseline's drift.
 """
 
@@ -22,10 +23,12 @@ def confirmation(rec: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def speedups(verified: Sequence[Any], baseline: Any | None, objectives: Sequence[Any]) -> dict[str, dict[str, Any]]:
+def speedups(verified: Sequence[Any], baseline: Any | None, objectives: Sequence[Any],
+             noisy: bool = True) -> dict[str, dict[str, Any]]:
     """objective -> {"value", "low", "high", "pairs", "trial", "kind"}; kind "paired" (timed,
     confirmed), "exact" (a ratio of exact values), "baseline" (nothing beat the baseline) or
-    "unconfirmed" (the best point of a timed objective has no confirmation: no figure)."""
+    "unconfirmed" (the best point of a timed objective has no confirmation: no figure).
+    `noisy` is the target's (TargetSpec.measure.noisy): a deterministic target's times are exact."""
     out: dict[str, dict[str, Any]] = {}
     if baseline is None or not verified:
         return out
@@ -37,7 +40,7 @@ def speedups(verified: Sequence[Any], baseline: Any | None, objectives: Sequence
         if best.number == baseline.number or not o.better(best.values[o.name], baseline.values[o.name]):
             out[o.name] = {"kind": "baseline", "trial": baseline.number}
             continue
-        if timed(o):
+        if noisy and timed(o):
             conf = confirmation(best)
             if conf is None:
                 out[o.name] = {"kind": "unconfirmed", "trial": best.number}

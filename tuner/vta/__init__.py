@@ -1,7 +1,8 @@
-"""VTA-like FPGA accelerator simulator: build per hardware configuration, run, parse.
+"""VTA-like FPGA accelerator simulator: build once, run per hardware configuration, parse.
 
 The simulator itself is C (``programs/vta_sim/``); this package compiles it through the
-content-addressed :class:`tuner.buildcache.BuildCache` and runs it with argument lists.
+content-addressed :class:`tuner.buildcache.BuildCache` (one binary takes the hardware as
+run-time arguments; ``build(fixed=hw)`` bakes it in as constants) and runs it with argument lists.
 Public API: :class:`HwConfig`, :func:`build`, :func:`run`, :class:`SimResult`.
 """
 
