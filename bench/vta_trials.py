@@ -7,7 +7,11 @@ from the first trial to the last) and of the whole command (Python start-up and 
 1-3 s here, included). Two settings: the study's defaults (TPE, surrogate on) and random
 sampling with the surrogate off (the plain cost of a trial).
 
-    .venv/bin/python bench/vta_trials.py [--trials 60] [--seeds 0 1] [--study resnet18-vta]
+    .venv/bin/python bench/vta_trials.py [--trials 60] [--seeds 0 1] [--study resnet18-vta] [--source DIR]
+
+--source DIR runs the tune of another checkout (e.g. a `git worktree` of the commit before), with
+this venv's packages: `python -S -m tuner` with PYTHONPATH=DIR:site-packages, so the editable
+install of this checkout stays out of the way.
 
 Run it under `flock /tmp/tune-heavy.lock`: the figure depends on the machine's load.
 """
@@ -18,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import site
 import subprocess
 import sys
 import tempfile
@@ -31,17 +36,23 @@ SETTINGS = {
 }
 
 
-def tune_command() -> list[str]:
+def tune_command(source: Path | None) -> tuple[list[str], dict[str, str]]:
+    """argv prefix and extra environment that run `tune` (this checkout's, or `source`'s)."""
+    if source is not None:
+        path = os.pathsep.join([str(source.resolve()), *site.getsitepackages()])
+        return [sys.executable, "-S", "-m", "tuner"], {"PYTHONPATH": path}
     exe = Path(sys.executable).with_name("tune")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "tuner"]
+    return ([str(exe)] if exe.exists() else [sys.executable, "-m", "tuner"]), {}
 
 
-def one_run(study: str, trials: int, seed: int, extra: list[str]) -> tuple[float, float, int]:
+def one_run(study: str, trials: int, seed: int, extra: list[str],
+            source: Path | None = None) -> tuple[float, float, int]:
     """Wall seconds of one fresh `tune explore`, its campaign seconds, and the trials it finished."""
     with tempfile.TemporaryDirectory(prefix="vta-trials-") as tmp:
-        argv = [*tune_command(), "explore", study, "--trials", str(trials), "--seed", str(seed),
+        prefix, env_extra = tune_command(source)
+        argv = [*prefix, "explore", study, "--trials", str(trials), "--seed", str(seed),
                 "--results", tmp, "--no-progress", "--no-export", *extra]
-        env = dict(os.environ, TUNE_CACHE=str(Path(tmp) / "cache"))
+        env = dict(os.environ, TUNE_CACHE=str(Path(tmp) / "cache"), **env_extra)
         t0 = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env)
         wall = time.perf_counter() - t0
@@ -65,11 +76,13 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--json", action="store_true", help="print one JSON line per setting")
+    ap.add_argument("--source", type=Path, help="run the tune of this checkout instead (the 'before')")
     ns = ap.parse_args()
-    print(f"{ns.study}: {ns.trials} trials per run, fresh results and build cache, seeds {ns.seeds}")
+    print(f"{ns.study}: {ns.trials} trials per run, fresh results and build cache, seeds {ns.seeds}"
+          + (f", tune from {ns.source}" if ns.source else ""))
     print(f"{'setting':30} {'campaign s':>12} {'trials/s':>9} {'command s':>12} {'trials/s':>9}")
     for name, extra in SETTINGS.items():
-        runs = [one_run(ns.study, ns.trials, seed, extra) for seed in ns.seeds]
+        runs = [one_run(ns.study, ns.trials, seed, extra, ns.source) for seed in ns.seeds]
         wall = sum(r[0] for r in runs)
         camp = sum(r[1] for r in runs)
         done = sum(r[2] for r in runs)
