@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+import pytest
 
 from conftest import FAST_TARGET, needs_gcc, one_line_error
 
@@ -147,3 +150,30 @@ def test_warm_start_enqueues_the_front_of_a_finished_study_once(lab):
     assert "(0 not yet measured here)" in again.stderr          # a resume does not measure them again
     recs = lab.records(new)
     assert len({r.config_key for r in recs if r.status == "complete"}) == len([r for r in recs if r.status == "complete"])
+
+
+@needs_gcc
+@pytest.mark.skipif(shutil.which("qemu-aarch64") is None or shutil.which("aarch64-linux-gnu-gcc") is None,
+                    reason="qemu-user and gcc-aarch64-linux-gnu not installed (make system installs them)")
+def test_warm_start_moves_a_local_study_to_qemu_aarch64(lab):
+    """The issue's example: the same study on another target, in another results folder, starts
+    from the local front; the new trials are cross-built and counted under qemu, and say so."""
+    study = lab.study("mv", KNOBS, objectives=("cost", "gain"), meta='baseline = { a = 1, b = 1 }')
+    lab.ok("explore", study, "--trials", "6", "--seed", "3", "--no-progress", "--no-export")
+    front = {tuple(sorted(p["params"].items())) for p in lab.json("pareto", study)}
+    proc = lab.ok("explore", study, "--target", "qemu-aarch64", "--results", "results-arm", "--warm-start", study,
+                  "--warm-results", "results", "--trials", str(len(front) + 1), "--seed", "0", "--surrogate", "off",
+                  "--no-export")
+    assert "warm start:" in proc.stderr and "target qemu-aarch64" in proc.stderr
+    from tuner import provenance
+    from tuner.engine import load_campaign
+    from tuner import trials as T
+    spec, st = load_campaign(str(study), lab.root / "results-arm", None)
+    recs = sorted(T.records(st, spec.objectives), key=lambda r: r.number)
+    assert recs[0].params == {"a": 1, "b": 1} and all(r.status == "complete" for r in recs)
+    front.discard(tuple(sorted(recs[0].params.items())))          # the baseline is measured once
+    assert front
+    assert {tuple(sorted(r.params.items())) for r in recs[1:1 + len(front)]} == front
+    (run,) = provenance.load_runs(st).values()
+    assert run["target"]["name"] == "qemu-aarch64" and "aarch64" in run["compiler"]["path"]
+    assert all(provenance.of(r)["run"] == run["run"] for r in recs)

@@ -104,10 +104,15 @@ def test_export_writes_a_bundle_whose_latex_compiles(lab, tmp_path):
         assert p["provenance"]["run"] == run["run"] and p["provenance"]["build"]
         assert set(p["shown"]) <= set(p["params"])
         assert p["params"]["b"] in (1, 2, 4, 8)          # ordinal knobs as their values, not indexes
+        # the measurement environment and how the point was measured, without the raw samples
+        assert p["environment"]["cpu_model"] and "run_cpus" in p["environment"] and "load1" in p["environment"]
+        assert p["measurement"]["launches"] == 1 and p["measurement"]["stopped"]
+    assert {"cpu_model", "run_cpus", "build_cpus", "loadavg"} <= set(run["environment"])
     assert doc["importance"]["evaluator"] == "fanova"
     assert doc["hypervolume_curve"]["measurements"]
     rows = list(csv.DictReader((out / "front.csv").open()))
     assert rows[0]["baseline"] == "True" and all(r["cpu_model"] and r["compiler"] and r["build_command"] for r in rows)
+    assert all(r["launches"] == "1" and r["run_cpus"] for r in rows)
     tex = (out / "table.tex").read_text()
     assert r"\toprule" in tex and "cost speedup (x)" in tex
     md = (out / "appendix.md").read_text()

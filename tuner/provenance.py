@@ -177,20 +177,30 @@ def run_provenance(spec: Any, target: Any, *, sampler: str | None = None, seed: 
         "target": target_record(target),
         "compiler": compiler(target.spec.toolchain.cc),
         "search": {"sampler": sampler, "seed": seed, "surrogate": dict(surrogate) if surrogate else None},
-        "environment": dict(environment) if environment else _environment(),
+        "environment": dict(environment) if environment else _environment(target, spec.program),
     }
     return doc
 
 
-def _environment() -> dict[str, Any]:
-    """The measurement environment at the start of the run (until the measurement module's own)."""
+def _environment(target: Any = None, program: Any = None) -> dict[str, Any]:
+    """The measurement environment at the start of the run: the measurement module's view of
+    the machine (CPU model, governor, virtualised), where runs and builds are placed, the load
+    and this process's affinity. Each trial's own (load, other processes, steal during its
+    launches) is in its record's `environment` field."""
     out: dict[str, Any] = {}
+    try:
+        from tuner.measure import environment as menv
+        out.update(menv.machine())
+        if target is not None:
+            out.update(target.placement(program).as_dict())
+    except Exception:  # nothing here may fail a run: a field that cannot be read is left out
+        pass
     try:
         out["loadavg"] = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
     except (OSError, ValueError):
         pass
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    if gov.exists():
+    if "governor" not in out and gov.exists():
         try:
             out["governor"] = gov.read_text().strip()
         except OSError:

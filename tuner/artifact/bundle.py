@@ -10,7 +10,10 @@ Bundle JSON schema (`tune.bundle/1`, front.json)::
      "importance": {...}, "hypervolume_curve": {"measurements": [...], "hypervolume": [...]}}
     point = {"trial", "values", "ci": {objective: [low, high]}, "params" (every knob),
              "shown": {knob: value} (the table's configuration), "reduced": bool,
-             "knee": bool, "provenance": trial provenance (its "run" keys into "runs")}
+             "knee": bool, "provenance": trial provenance (its "run" keys into "runs"),
+             "environment": the machine's state during its launches (tuner.measure.environment),
+             "measurement": how it was measured (launch count, interval, baseline checks, paired
+             confirmation: counts instead of the raw launches, which stay in the journal)}
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 from tuner import provenance
@@ -158,7 +162,29 @@ def _point(p: Any, spec: Any, configs: dict, report: Any) -> dict[str, Any]:
             "params": {str(k): _clean(v) for k, v in p.params.items()},
             "shown": {str(k): _clean(v) for k, v in shown.items()}, "reduced": reduced,
             "knee": report.knee is not None and p.number == report.knee.number,
-            "provenance": provenance.of(p)}
+            "provenance": provenance.of(p), "environment": _plain_dict(getattr(p, "environment", None)),
+            "measurement": measurement_summary(getattr(p, "measurement", None))}
+
+
+def measurement_summary(measurement: Any) -> dict[str, Any] | None:
+    """A trial's measurement record without its raw samples (those stay in the journal): how
+    its launches stopped, their interval, its baseline checks, its paired confirmation."""
+    if not isinstance(measurement, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for key, value in measurement.items():
+        if key == "launches" and isinstance(value, list):
+            out["launches"] = len(value)
+            out["contended_launches"] = sum(bool(x.get("contended")) for x in value if isinstance(x, dict))
+        elif isinstance(value, Mapping):
+            out[key] = {k: (len(v) if k in ("a", "b") and isinstance(v, list) else v) for k, v in value.items()}
+        else:
+            out[key] = value
+    return _plain_dict(out)
+
+
+def _plain_dict(d: Any) -> dict[str, Any] | None:
+    return json.loads(json.dumps(dict(d), default=_plain)) if isinstance(d, Mapping) else None
 
 
 def _clean(v: Any) -> Any:
@@ -172,13 +198,15 @@ def _csv(doc: dict[str, Any], spec: Any) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["trial", "baseline", *names, *(f"{n}_ci_low" for n in names), *(f"{n}_ci_high" for n in names),
                 "configuration", "reduced", "run", "build_key", "build_command", "compiler", "cpu_model",
-                "cores", "os", "kernel", "python", "tune_version", "tune_commit"])
+                "cores", "os", "kernel", "python", "tune_version", "tune_commit", "launches", "run_cpus",
+                "load1", "other_frac", "contended"])
     pts = ([doc["baseline"]] if doc["baseline"] else []) + doc["points"]
     for i, p in enumerate(pts):
         prov = p.get("provenance") or {}
         run = doc["runs"].get(str(prov.get("run")), {})
         m = run.get("machine", {})
         build = prov.get("build") or []
+        env = p.get("environment") or {}
         w.writerow([p["trial"], bool(doc["baseline"]) and i == 0, *(p["values"].get(n) for n in names),
                     *((p["ci"].get(n) or [None, None])[0] for n in names),
                     *((p["ci"].get(n) or [None, None])[1] for n in names),
@@ -186,5 +214,7 @@ def _csv(doc: dict[str, Any], spec: Any) -> str:
                     prov.get("build_key"), " && ".join(" ".join(c) for c in build),
                     (prov.get("compiler") or run.get("compiler") or {}).get("version"), m.get("cpu_model"),
                     m.get("cores"), m.get("os_release"), m.get("kernel"), run.get("python", {}).get("version"),
-                    run.get("tune", {}).get("version"), run.get("tune", {}).get("git_commit")])
+                    run.get("tune", {}).get("version"), run.get("tune", {}).get("git_commit"),
+                    (p.get("measurement") or {}).get("launches"), env.get("run_cpus"),
+                    (env.get("load1") or [None])[-1], env.get("other_frac"), env.get("contended")])
     return buf.getvalue()
