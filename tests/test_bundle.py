@@ -141,3 +141,10 @@ def test_bad_columns_is_one_line_and_writes_nothing(lab, tmp_path):
     line = one_line_error(lab.tune("export", study, "--out", out, "--columns", "trial,nope"))
     assert "--columns" in line and "unknown column 'nope'" in line
     assert not out.exists()
+
+
+def test_appendix_sets_markdown_code_in_texttt():
+    from tuner.artifact.appendix import tex
+    assert tex("then `tune reproduce s --front` compares 5% of a_b") == \
+        r"then \texttt{tune reproduce s -{}-front} compares 5\% of a\_b"
+    assert tex("one ` alone") == tex("one ` alone").replace(r"\texttt", "")     # unpaired: no code

@@ -109,9 +109,19 @@ def _deterministic(runs_summary: Mapping[str, Any]) -> bool:
     return False if not runs_summary.get("runs") else bool(runs_summary.get("deterministic"))
 
 
+def tex(text: Any) -> str:
+    """Plain text for LaTeX: specials escaped, and `code` (Markdown's backticks, which the
+    shared texts use) set in \\texttt rather than printed as quotes."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:                   # an unpaired backtick: nothing is code
+        return latex_escape(str(text))
+    return "".join(latex_escape(x) if i % 2 == 0 else r"\texttt{" + latex_escape(x).replace("--", "-{}-") + "}"
+                   for i, x in enumerate(parts))
+
+
 def render(ctx: Mapping[str, Any]) -> tuple[str, str]:
     """(Markdown, LaTeX) appendix text."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
-    env.filters["tex"] = lambda s: latex_escape(str(s))
+    env.filters["tex"] = tex
     return env.get_template("appendix.md.j2").render(**ctx), env.get_template("appendix.tex.j2").render(**ctx)
