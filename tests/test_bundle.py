@@ -42,6 +42,10 @@ class O:
     unit: str = "ms"
     metric: str = ""
 
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "minimize" else -1.0
+
 
 @dataclass
 class P:
@@ -50,6 +54,7 @@ class P:
     params: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
+    measurement: dict = field(default_factory=dict)
 
 
 @pytest.mark.parametrize("value, ci, want", [
@@ -71,6 +76,48 @@ def test_ci_comes_from_the_measurement_or_the_harness_metrics():
     assert table.ci_of(P(1, {}, metrics={"latency_ci_low_ms": 1.0, "latency_ci_high_ms": 2.0}), lat) == (1.0, 2.0)
     assert table.ci_of(P(1, {}, attrs={"measurement": {"ci": {"latency_ms": [3, 4]}}}), lat) == (3.0, 4.0)
     assert table.ci_of(P(1, {}), O("binary_bytes", metric="binary_bytes")) is None
+
+
+def confirmed_point(values, speedup, candidate_launches, contended=()):
+    """A front point as tuner.measure.confirm stores it: timed values from its ABBA launches."""
+    a = [{"value": v, "contended": i in contended} for i, v in enumerate(candidate_launches)]
+    cand = sorted(candidate_launches)[len(a) // 2] if len(a) % 2 else sum(sorted(candidate_launches)[len(a) // 2 - 1:
+                                                                            len(a) // 2 + 1]) / 2
+    conf = {"confirmed": True, "speedup": speedup, "pairs": len(a), "candidate_ms": cand, "baseline_ms": 50.0,
+            "a": a, "b": [{"value": 50.0}] * len(a)}
+    return P(5, values, metrics={"latency_ms": cand, "latency_ci_low_ms": 1.0, "latency_ci_high_ms": 99.0},
+             measurement={"confirmation": conf})
+
+
+def test_a_confirmed_point_shows_its_confirmation_interval_and_paired_speedup():
+    lat, gf, size = O("latency_ms", metric="latency_ms"), O("gflops", "maximize", "GFLOP/s", "gflops"), \
+        O("binary_bytes", unit="B", metric="binary_bytes")
+    launches = [20.0, 20.2, 20.4, 20.6, 20.8, 21.0, 21.2, 21.4, 21.6, 30.0]   # median 20.9, 95%: [20.2, 21.6]
+    p = confirmed_point({"latency_ms": 20.9, "gflops": 10.0, "binary_bytes": 4000}, {"value": 2.4, "low": 2.3,
+                        "high": 2.5, "n": 8}, launches)
+    assert table.ci_of(p, lat) == pytest.approx((20.2, 21.6))          # not the screening launches' [1, 99]
+    lo, hi = table.ci_of(p, gf)                                        # a rate: the interval turns around
+    assert lo == pytest.approx(10.0 * 20.9 / 21.6) and hi == pytest.approx(10.0 * 20.9 / 20.2)
+    assert table.ci_of(p, size) is None                                # untimed: exact
+    base = P(0, {"latency_ms": 50.0, "gflops": 4.1, "binary_bytes": 5000}, metrics={"latency_ms": 50.0})
+    (row,) = [r for r in table.rows([p], [lat, gf, size], base, None, {}) if r.label == "5"]
+    assert row.cells["speedup.latency_ms"] == ("2.40", "0.10")         # the paired ratio, not 50 / 20.9
+    assert row.cells["speedup.binary_bytes"] == ("1.25", "")           # exact ratio of code sizes
+    p.measurement["confirmation"]["confirmed"] = False                 # raced out: the screening figures
+    assert table.ci_of(p, lat) == (1.0, 99.0)
+
+
+def test_reproduce_compares_a_confirmed_point_by_its_paired_ratio():
+    from tuner.artifact.reproduce import recorded_ratio
+    lat, gf, size = O("latency_ms", metric="latency_ms"), O("gflops", "maximize", "GFLOP/s", "gflops"), \
+        O("binary_bytes", unit="B", metric="binary_bytes")
+    p = confirmed_point({"latency_ms": 20.9, "gflops": 10.0, "binary_bytes": 4000},
+                        {"value": 2.4, "low": 2.3, "high": 2.5, "n": 10}, [20.9] * 10)
+    p.measurement["confirmation"]["ratio"] = {"value": 1 / 2.4, "low": 1 / 2.5, "high": 1 / 2.3, "n": 10}
+    base = P(0, {"latency_ms": 41.0, "gflops": 10.0 * 20.9 / 41.0, "binary_bytes": 5000}, metrics={"latency_ms": 41.0})
+    assert recorded_ratio(p, base, lat) == pytest.approx(1 / 2.4)     # paired, not 20.9 / 41
+    assert recorded_ratio(p, base, gf) == pytest.approx(2.4)
+    assert recorded_ratio(p, base, size) == pytest.approx(0.8)
 
 
 def test_columns_are_checked_and_expanded():

@@ -24,9 +24,11 @@ def _gib(n: Any) -> str:
     return f"{n / 2**30:.0f} GiB" if isinstance(n, (int, float)) and n else "unknown memory"
 
 
-def context(spec: Any, report: Any, runs_summary: Mapping[str, Any], speedups: Mapping[str, float],
+def context(spec: Any, report: Any, runs_summary: Mapping[str, Any], speedups: Mapping[str, Any],
             table_md: str, table_tex: str, explore_argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The template variables. `runs_summary` is `tuner.provenance.summary(runs)`."""
+    """The template variables. `runs_summary` is `tuner.provenance.summary(runs)`; `speedups`
+    is tuner.measure.summary.speedups' (paired for confirmed timed objectives, exact ratios
+    otherwise; plain floats are taken as exact ratios)."""
     recs = report.records
     measured = [r for r in recs if r.status in ("complete", "failed")]
     machines = runs_summary.get("machines") or []
@@ -65,7 +67,7 @@ def context(spec: Any, report: Any, runs_summary: Mapping[str, Any], speedups: M
         "objective_list": ", ".join(o.name for o in spec.objectives),
         "counts": {"finished": sum(r.finished for r in recs),
                    "measured": len(measured), "verified": len(report.verified), "front": len(report.front)},
-        "speedups": [{"objective": k, "value": f"{v:.2f}"} for k, v in speedups.items()],
+        "speedups": headline(speedups, notes),
         "baseline_text": " ".join(f"{k}={v}" for k, v in spec.baseline.items()) or "defaults",
         "search": search,
         "program_text": ", ".join(p.name for p in spec.program.sources) + (
@@ -103,6 +105,25 @@ def context(spec: Any, report: Any, runs_summary: Mapping[str, Any], speedups: M
         "compatible_text": ", ".join(spec.compatible_targets) or f"the study names {target_name} only",
         "notes": notes,
     }
+
+
+def headline(speedups: Mapping[str, Any], notes: list[str]) -> list[dict[str, str]]:
+    """The abstract's speed-ups: a timed objective only with its paired interval; one whose
+    best point was never confirmed against the baseline gets a note instead of a figure."""
+    out = []
+    for name, s in speedups.items():
+        if isinstance(s, (int, float)):
+            out.append({"objective": name, "value": f"{s:.2f}", "note": ""})
+        elif s.get("kind") == "paired":
+            out.append({"objective": name, "value": f"{s['value']:.2f}",
+                        "note": f"95% CI [{s['low']:.2f}, {s['high']:.2f}], {s.get('pairs')} paired ABBA launches "
+                                f"against the baseline, trial {s.get('trial')}"})
+        elif s.get("kind") == "exact":
+            out.append({"objective": name, "value": f"{s['value']:.2f}", "note": f"exact, trial {s.get('trial')}"})
+        elif s.get("kind") == "unconfirmed":
+            notes.append(f"The best {name} (trial {s.get('trial')}) was not confirmed against the baseline during "
+                         "the campaign, so no speed-up is stated for it; `tune reproduce` measures it in pairs.")
+    return out
 
 
 def _deterministic(runs_summary: Mapping[str, Any]) -> bool:

@@ -30,7 +30,7 @@ from tuner import trials as T
 from tuner.artifact import appendix, figures, table
 from tuner.artifact.importance import importances
 from tuner.export import _plain, plot_front, write_exports
-from tuner.report import speedups
+from tuner.measure.summary import speedups
 
 SCHEMA = "tune.bundle/1"
 PREVIEW = r"""\documentclass[10pt]{article}
@@ -131,7 +131,7 @@ def write_bundle(out_dir: str | Path, spec: Any, study: Any, report: Any, *, col
     put("front.json", json.dumps(doc, indent=1, default=_plain, allow_nan=False) + "\n")
     put("front.csv", _csv(doc, spec))
     summary = provenance.summary(runs)
-    ctx = appendix.context(spec, report, summary, speedups(report, spec), md,
+    ctx = appendix.context(spec, report, summary, speedups(report.verified, report.baseline, spec.objectives), md,
                            table.latex(cols, rows, floating=False))
     md_text, tex_text = appendix.render(ctx)
     put("appendix.md", md_text)

@@ -48,6 +48,24 @@ def judge(recorded: float | None, new: Interval3 | None, tolerance: float) -> bo
     return low <= recorded <= high or close(recorded, value, tolerance)
 
 
+def recorded_ratio(point: Any, baseline: Any, objective: Any) -> float:
+    """The point's recorded value over the baseline's: for a timed objective of a point the
+    campaign confirmed, the paired ABBA ratio of that confirmation (both builds measured
+    together), not a ratio of two values measured minutes apart."""
+    from tuner.artifact.table import confirmation, timed
+
+    rec, base = point.values[objective.name], baseline.values[objective.name]
+    conf, sign = confirmation(point), timed(objective)
+    ratio = (conf or {}).get("ratio")
+    if not sign or not isinstance(ratio, Mapping) or not ratio.get("value"):
+        return rec / base
+    try:    # a per-batch latency differs from the kernel's time by a factor timing does not change
+        exact = (rec / base) / (point.metrics["latency_ms"] / baseline.metrics["latency_ms"]) ** sign
+    except (KeyError, ZeroDivisionError, TypeError, AttributeError):
+        exact = 1.0
+    return float(ratio["value"]) ** sign * exact
+
+
 def verdicts(point: Any, baseline: Any | None, objectives: Sequence[Any], m: Measured, base_m: Measured | None,
              ratios: Mapping[str, Interval3], relative: bool, tolerance: float) -> dict[str, Any]:
     """One point's verdict per objective (the `objectives` entry of the JSON)."""
@@ -64,7 +82,7 @@ def verdicts(point: Any, baseline: Any | None, objectives: Sequence[Any], m: Mea
             new_base = (base_m.values or {}).get(o.name) if base_m and base_m.values else None
             if paired is None and new is not None and new_base:
                 paired = (new / new_base, math.nan, math.nan)
-            row["ratio"] = {"recorded": rec / rec_base, "new": paired[0] if paired else None,
+            row["ratio"] = {"recorded": recorded_ratio(point, baseline, o), "new": paired[0] if paired else None,
                             "ci": [paired[1], paired[2]] if paired and math.isfinite(paired[1]) else None,
                             "paired": o.name in ratios}
         if m.values is None:

@@ -6,6 +6,11 @@ decimal place, so 72.5954 with CI [71.2, 74.1] prints as 72.6 +- 1.5. A value wi
 is either exact (an integer such as a code size) or deterministic (a simulator's figure):
 integers print whole, other numbers to four significant digits, and the caption says so.
 
+A point the campaign confirmed against the baseline (tuner.measure.confirm: paired ABBA
+launches in fresh processes) has its timed values from those launches, so its CI is theirs
+too (the interval of the candidate's launch figures), and its speed-up is the paired one with
+its 95% interval, not a ratio of two values measured minutes apart.
+
 Columns are named: `trial`, an objective's name, `speedup.<objective>` (against the
 baseline, >1 is better), `metric.<name>`, `config` (the configuration as its reduced knob
 set when `tune reduce` stored one, else the knobs away from their defaults, truncated).
@@ -24,13 +29,33 @@ MAX_KNOBS = 4          # knobs shown in a configuration cell; the rest is "+N mo
 DEFAULT_COLUMNS = ("trial", "objectives", "config")
 
 
+MIN_PAIRS = 6          # tuner.measure's PairPolicy.min_pairs: fewer clean pairs count all pairs
+
+
+def timed(objective: Any) -> int:
+    """+1 (a time), -1 (a rate) or 0: how the objective follows the run time (tuner.measure.front)."""
+    from tuner.measure.front import timed as how
+    return how(objective)
+
+
+def confirmation(record: Any) -> Mapping[str, Any] | None:
+    """The record's confirmation against the baseline, when it was confirmed (not raced out)."""
+    from tuner.measure.summary import confirmation as of
+    return of(record)
+
+
 def ci_of(record: Any, objective: Any) -> tuple[float, float] | None:
     """The 95% CI (low, high) of a record's objective value, when its measurement has one.
 
-    The measurement's own CI (`measurement["ci"][name]`) comes first; else the harness's
-    `<metric>_ci_low/_ci_high` metrics (latency: `latency_ci_low_ms`/`latency_ci_high_ms`)."""
+    A confirmed point's timed objective: the interval of the candidate's confirmation launches
+    (its value is their median). Else the measurement's own CI (`measurement["ci"][name]`),
+    else the harness's `<metric>_ci_low/_ci_high` metrics (latency: `latency_ci_low_ms`/
+    `latency_ci_high_ms`, the interval across the screening launches)."""
     attrs = getattr(record, "attrs", None) or {}
     meas = getattr(record, "measurement", None) or attrs.get("measurement") or {}
+    confirmed = _confirmed_ci(record, objective)
+    if confirmed is not None:
+        return confirmed
     ci = (meas.get("ci") or {}).get(objective.name) if isinstance(meas, Mapping) else None
     if isinstance(ci, (list, tuple)) and len(ci) == 2:
         return float(ci[0]), float(ci[1])
@@ -41,6 +66,22 @@ def ci_of(record: Any, objective: Any) -> tuple[float, float] | None:
         if lo_key in metrics and hi_key in metrics and lo_key != hi_key:
             return float(metrics[lo_key]), float(metrics[hi_key])
     return None
+
+
+def _confirmed_ci(record: Any, objective: Any) -> tuple[float, float] | None:
+    from tuner.stats import median_interval
+
+    conf, sign = confirmation(record), timed(objective)
+    value = (getattr(record, "values", None) or {}).get(objective.name)
+    if conf is None or not sign or value is None or not conf.get("candidate_ms"):
+        return None
+    launches = [x for x in conf.get("a") or () if isinstance(x, Mapping) and isinstance(x.get("value"), (int, float))]
+    clean = [x for x in launches if not x.get("contended")]
+    iv = median_interval([x["value"] for x in (clean if len(clean) >= MIN_PAIRS else launches)])
+    if iv.n < 2 or not iv.high > iv.low:
+        return None
+    lo, hi = (value * (b / conf["candidate_ms"]) ** sign for b in (iv.low, iv.high))
+    return (min(lo, hi), max(lo, hi))
 
 
 def decimals_for(half_width: float) -> int:
@@ -147,10 +188,27 @@ def rows(points: Sequence[Any], objectives: Sequence[Any], baseline: Any | None,
 
 
 def _speedup(p: Any, base: Any, o: Any) -> tuple[str, str]:
+    """Against the baseline, >1 better: a confirmed point's timed objective is its paired ABBA
+    speed-up with the 95% interval; anything else the ratio of the two values."""
     a, b = p.values.get(o.name), base.values.get(o.name)
     if a is None or b is None or a <= 0 or b <= 0:
         return "--", ""
+    conf = confirmation(p) if p.number != base.number and timed(o) else None
+    if conf is not None and isinstance(conf.get("speedup"), Mapping):
+        sp = conf["speedup"]
+        k = _exact_part(o, p, base)
+        return fmt_value(sp["value"] * k, (sp["low"] * k, sp["high"] * k))
     return f"{(b / a if o.direction == 'minimize' else a / b):.2f}", ""
+
+
+def _exact_part(o: Any, p: Any, base: Any) -> float:
+    """The paired speed-up is of the kernel's time; an objective derived from it (a per-batch
+    latency) may differ by a factor timing does not change (tuner.measure.summary)."""
+    try:
+        obj = (base.values[o.name] / p.values[o.name]) ** o.sign
+        return obj / (base.metrics["latency_ms"] / p.metrics["latency_ms"])
+    except (KeyError, ZeroDivisionError, TypeError, AttributeError):
+        return 1.0
 
 
 def _header(c: Column) -> str:
