@@ -94,6 +94,7 @@ def test_packed_local_study_reproduces_within_ci_and_relative_on_another_target(
     for p in doc["points"]:
         cost, lat = p["objectives"]["cost"], p["objectives"]["latency_ms"]
         assert cost["exact"] and cost["verdict"] == "reproduced"
+        assert lat["ci"], (lat, p)
         lo, hi = lat["ci"]                               # the interval across launches
         assert lo <= lat["new"] <= hi and not lat["exact"]
         assert lat["verdict"] == ("reproduced" if lo <= lat["recorded"] <= hi

@@ -45,7 +45,8 @@ class Probe:
         if not outcome.ok:
             return Measured(None, detail=f"{outcome.reason}: {outcome.measurement.detail[-300:]}")
         view = _View(outcome.measurement.metrics)
-        ci = {o.name: c for o in self.spec.objectives if (c := ci_of(view, o)) is not None and c[1] > c[0]}
+        # an interval of launches that all gave one figure is [v, v]: still an interval (noisy, not exact)
+        ci = {o.name: c for o in self.spec.objectives if (c := ci_of(view, o)) is not None and c[1] >= c[0]}
         noisy = frozenset() if self.deterministic else frozenset(
             o.name for o in self.spec.objectives if o.metric in TIMED or o.name in ci)
         return Measured(dict(outcome.values or {}), ci, noisy=noisy)
