@@ -166,17 +166,38 @@ OBJECTIVES = {
 TUNE_TIMEOUT_S = 240   # generous: the machine is shared, a hung `tune` should still fail the test
 
 
+# two 20-value int knobs: a 400-point grid for the replay campaign tests (see grid_rows)
+GRID_XY = """
+[knobs.x]
+kind = "int"
+low = 0
+high = 19
+define = "X"
+
+[knobs.y]
+kind = "int"
+low = 0
+high = 19
+define = "Y"
+"""
+
+
+def write_library(root: Path) -> None:
+    """The temp library every campaign test starts from: kernel.c, target `fast`, objectives."""
+    (root / "kernel.c").write_text(KERNEL_C)
+    (root / "targets").mkdir()
+    (root / "targets" / "fast.toml").write_text(FAST_TARGET)
+    (root / "objectives").mkdir()
+    for name, text in OBJECTIVES.items():
+        (root / "objectives" / f"{name}.toml").write_text(text)
+
+
 class Lab:
     """A temp library: kernel.c, target `fast`, objectives `cost` and `gain`, and studies."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "kernel.c").write_text(KERNEL_C)
-        (root / "targets").mkdir()
-        (root / "targets" / "fast.toml").write_text(FAST_TARGET)
-        (root / "objectives").mkdir()
-        for name, text in OBJECTIVES.items():
-            (root / "objectives" / f"{name}.toml").write_text(text)
+        write_library(root)
 
     # --- studies -----------------------------------------------------------------------
     def counter(self, study: str) -> Path:

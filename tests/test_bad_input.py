@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_TARGET, KERNEL_C, OBJECTIVES, needs_gcc, one_line_error
+from conftest import needs_gcc, one_line_error, write_library
 from tuner.cli.main import main
 
 STUDY_LINES = {
@@ -235,12 +235,7 @@ class Bench:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "kernel.c").write_text(KERNEL_C)
-        (root / "targets").mkdir()
-        (root / "targets" / "fast.toml").write_text(FAST_TARGET)
-        (root / "objectives").mkdir()
-        for name, text in OBJECTIVES.items():
-            (root / "objectives" / f"{name}.toml").write_text(text)
+        write_library(root)
         (root / "inc.toml").write_text('[knobs.w]\nkind = "int"\nlow = 0\nhigh = 1\nto = "none"\n')
         self.study = root / "base.toml"
         self.study.write_text(study_text())

@@ -11,28 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import grid_rows, write_replay
+from conftest import GRID_XY, grid_rows, write_replay
 from tuner import faultpoint
 from tuner import trials as T
 from tuner.result import TrialStatus
 
 pytestmark = pytest.mark.fast
 
-XY = """
-[knobs.x]
-kind = "int"
-low = 0
-high = 19
-define = "X"
-
-[knobs.y]
-kind = "int"
-low = 0
-high = 19
-define = "Y"
-"""
-
-TWO_BY_TWO = XY.replace("high = 19", "high = 1")
+TWO_BY_TWO = GRID_XY.replace("high = 19", "high = 1")
 
 
 @pytest.fixture
@@ -57,8 +43,8 @@ def configs(recs):
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_resume_continues_the_search_like_an_uninterrupted_run(replay, sampler):
     """--trials 4 then --trials 8 with one seed: the same 8 distinct configurations as one run of 8."""
-    whole = replay.study("whole", XY, target="rp")
-    parts = replay.study("parts", XY, target="rp")
+    whole = replay.study("whole", GRID_XY, target="rp")
+    parts = replay.study("parts", GRID_XY, target="rp")
     assert explore(replay, whole, 8, sampler=sampler).returncode == 0
     assert explore(replay, parts, 4, sampler=sampler).returncode == 0
     second = explore(replay, parts, 8, sampler=sampler)
@@ -88,7 +74,7 @@ RETRIED = {"record", "evaluate", "built", "ran", "tell", "told-record", "told-co
 
 @pytest.mark.parametrize("step", faultpoint.STEPS)
 def test_a_kill_at_any_step_then_the_same_command_finishes_exactly_n(replay, step):
-    study = replay.study("kill", XY, target="rp", meta='baseline = { x = 1 }')
+    study = replay.study("kill", GRID_XY, target="rp", meta='baseline = { x = 1 }')
     killed = explore(replay, study, 6, env={"TUNE_FAULT": f"{step}:3"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     before = replay.records(study)
@@ -117,7 +103,7 @@ def test_a_kill_at_any_step_then_the_same_command_finishes_exactly_n(replay, ste
 def test_a_dead_worker_on_another_machine_is_recovered_after_its_lease(replay):
     """Journal: a worker on 'another machine' dies mid-trial; a worker here waits out the lease
     (4 heartbeats) and takes the trial back, then finishes exactly N."""
-    study = replay.study("lease", XY, target="rp")
+    study = replay.study("lease", GRID_XY, target="rp")
     fast = {"TUNE_HEARTBEAT_S": "1"}
     dead = explore(replay, study, 5, env={**fast, "TUNE_HOST": "elsewhere", "TUNE_FAULT": "evaluate:2"})
     assert dead.returncode == -signal.SIGKILL
@@ -140,7 +126,7 @@ def test_a_live_worker_on_another_machine_is_waited_for_not_taken_over(replay):
     from conftest import wait_for
 
     write_replay(replay, "long", grid_rows(4), run_ms=5500)     # longer than the 4 s grace
-    study = replay.study("alive", XY.replace("high = 19", "high = 3"), target="long")
+    study = replay.study("alive", GRID_XY.replace("high = 19", "high = 3"), target="long")
     env = {**replay.env(), "TUNE_HEARTBEAT_S": "1"}
     there = subprocess.Popen([sys.executable, "-m", "tuner", "explore", str(study), "--trials", "1",
                               "--no-export", "--no-progress"], cwd=replay.root, stderr=subprocess.PIPE,
@@ -165,7 +151,7 @@ def test_the_same_configuration_is_not_measured_by_two_workers(replay):
 
     # 150 ms a run: one worker's 12 trials outlast the others' start-up on a loaded machine
     write_replay(replay, "slow", grid_rows(4), run_ms=150)
-    study = replay.study("shared", XY.replace("high = 19", "high = 3"), target="slow")
+    study = replay.study("shared", GRID_XY.replace("high = 19", "high = 3"), target="slow")
     procs = [subprocess.Popen([sys.executable, "-m", "tuner", "explore", str(study), "--trials", "12",
                                "--sampler", "random", "--seed", str(i), "--no-export", "--no-progress"],
                               cwd=replay.root, env=replay.env(), stderr=subprocess.PIPE, text=True)
@@ -182,7 +168,7 @@ def test_the_same_configuration_is_not_measured_by_two_workers(replay):
 def test_a_failing_baseline_stops_the_campaign(lab):
     write_replay(lab, "bl", grid_rows(20, fail=lambda x, y: ("crash", "segfault in init\nexit 139")
                                         if (x, y) == (2, 0) else None))
-    study = lab.study("bl", XY, target="bl", meta='baseline = { x = 2 }')
+    study = lab.study("bl", GRID_XY, target="bl", meta='baseline = { x = 2 }')
     proc = explore(lab, study, 10)
     assert proc.returncode == 1
     assert "the baseline (trial 0) failed: crash" in proc.stderr and "exit 139" in proc.stderr
@@ -193,7 +179,7 @@ def test_a_failing_baseline_stops_the_campaign(lab):
 def test_five_failures_alike_stop_the_campaign_and_status_names_the_cause(lab):
     message = "/usr/bin/ld: kernel.o: undefined reference to symbol 'sqrt@@GLIBC_2.2.5'"
     write_replay(lab, "nolm", grid_rows(20, fail=lambda x, y: ("compile_error", f"collect2: note\n{message}")))
-    study = lab.study("nolm", XY, target="nolm")
+    study = lab.study("nolm", GRID_XY, target="nolm")
     proc = explore(lab, study, 100)
     assert proc.returncode == 1, proc.stderr
     assert "the first 5 measured trials all failed: compile_error" in proc.stderr and message in proc.stderr
@@ -206,7 +192,7 @@ def test_five_failures_alike_stop_the_campaign_and_status_names_the_cause(lab):
 
 def test_failures_that_differ_do_not_stop_the_campaign(lab):
     write_replay(lab, "mixed", grid_rows(20, fail=lambda x, y: ("crash" if x % 2 else "timeout", "boom")))
-    study = lab.study("mixed", XY, target="mixed")
+    study = lab.study("mixed", GRID_XY, target="mixed")
     proc = explore(lab, study, 8)
     assert proc.returncode == 0, proc.stderr
     assert T.counts(lab.records(study))["finished"] == 8
@@ -220,7 +206,7 @@ def test_a_journal_of_schema_1_resumes(lab):
              "metric.binary_bytes": 1000.0 - 10 * x + y} for x in range(10) for y in range(10)]
     write_replay(lab, "v1", rows)
     replay = lab
-    study = lab.study("study", XY.replace("high = 19", "high = 9"), target="v1",
+    study = lab.study("study", GRID_XY.replace("high = 19", "high = 9"), target="v1",
                       objectives=("latency_ms", "binary_bytes"))
     out = replay.root / "results" / "study"
     out.mkdir(parents=True)
@@ -243,7 +229,7 @@ def test_a_machine_fault_stops_the_campaign_and_its_trial_is_retried(replay, mon
     from tuner.errors import MachineFault
     from tuner.targets.replay import ReplayTarget
 
-    study = replay.study("full", XY, target="rp")
+    study = replay.study("full", GRID_XY, target="rp")
     calls = {"n": 0}
     real_run = ReplayTarget.run
 
@@ -273,7 +259,7 @@ def test_a_machine_fault_stops_the_campaign_and_its_trial_is_retried(replay, mon
 def test_ctrl_c_records_the_trial_interrupted_and_a_rerun_retries_it(replay, monkeypatch):
     from tuner.targets.replay import ReplayTarget
 
-    study = replay.study("ctrlc", XY, target="rp")
+    study = replay.study("ctrlc", GRID_XY, target="rp")
     calls = {"n": 0}
     real_run = ReplayTarget.run
 
@@ -305,7 +291,7 @@ def test_two_workers_reaching_for_the_baseline_at_once_one_withdraws(replay):
     from tuner.study import load_study
     from tuner.targets import load_target, make_target
 
-    path = replay.study("race", XY, target="rp", meta="baseline = { x = 3, y = 4 }")
+    path = replay.study("race", GRID_XY, target="rp", meta="baseline = { x = 3, y = 4 }")
     spec = load_study(str(path))
     out = replay.root / "results" / spec.name
     opts = Options(trials=5, sampler="random", seed=1, results_dir=out, progress=False)

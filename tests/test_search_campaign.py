@@ -4,26 +4,12 @@ constraints cost no trial (#10 item 1), and the obvious points come right after 
 
 from __future__ import annotations
 
-from conftest import grid_rows, needs_gcc, write_replay
-
-GRID = """
-[knobs.x]
-kind = "int"
-low = 0
-high = 19
-define = "X"
-
-[knobs.y]
-kind = "int"
-low = 0
-high = 19
-define = "Y"
-"""
+from conftest import GRID_XY, grid_rows, needs_gcc, write_replay
 
 
 def test_declared_constraints_cost_no_trial(lab):
     target = write_replay(lab, "grid", grid_rows(20))
-    study = lab.study("cons", GRID, target=target, constraints=["x + y <= 6"])
+    study = lab.study("cons", GRID_XY, target=target, constraints=["x + y <= 6"])
     proc = lab.fork("explore", study, "--trials", "12", "--sampler", "random", "--seed", "3", "--no-export")
     assert proc.returncode == 0, proc.stderr
     recs = lab.records(study)
@@ -41,10 +27,10 @@ def test_declared_constraints_cost_no_trial(lab):
 def test_a_tiny_feasible_region_stops_with_a_clear_message(lab):
     target = write_replay(lab, "grid2", grid_rows(20))
     # feasible, so the study loads (the satisfiability check samples 2000 points), but rarely hit
-    study = lab.study("tiny", GRID, target=target, constraints=["x == 19 and y == 19"])
+    study = lab.study("tiny", GRID_XY, target=target, constraints=["x == 19 and y == 19"])
     proc = lab.fork("explore", study, "--trials", "5", "--sampler", "random", "--seed", "1", "--no-export",
                     "--no-progress")
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr
     assert "200 configurations in a row that break the declared constraints" in proc.stderr
     assert "x == 19 and y == 19" in proc.stderr and "Traceback" not in proc.stderr
     assert sum(r.finished for r in lab.records(study)) <= 1
