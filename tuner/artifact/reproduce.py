@@ -116,9 +116,10 @@ def reproduce(points: Sequence[Any], baseline: Any | None, objectives: Sequence[
         same = same_machine(run, here)
         relative = force_relative or same is False
         is_base = baseline is not None and p.number == baseline.number
-        log(f"trial {p.number}: measuring" + ("" if is_base or baseline is None else
-                                              ", then ABBA pairs against the baseline")
-            + (" (relative: another machine or target)" if relative else ""))
+        pairs = not (is_base or baseline is None or getattr(probe, "deterministic", False))
+        if not (is_base and base_m is not None):     # the baseline was measured just above
+            log(f"trial {p.number}: measuring" + (", then ABBA pairs against the baseline" if pairs else "")
+                + (" (relative: another machine or target)" if relative else ""))
         m = base_m if is_base and base_m is not None else probe.measure(p.params)
         ratios = {}
         if baseline is not None and not is_base and m.values is not None:
