@@ -14,19 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST_TARGET, needs_gcc, one_line_error
+from knob_tables import AB
 
-KNOBS = """
-[knobs.a]
-kind = "int"
-low = 0
-high = 9
-define = "X"
-
-[knobs.b]
-kind = "ordinal"
-values = [0, 1, 2, 3]
-define = "Y"
-"""
+KNOBS = AB
 
 
 def tune_in(cwd: Path, *args, library: Path | None = None) -> subprocess.CompletedProcess:

@@ -12,27 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from conftest import needs_gcc, one_line_error
+from knob_tables import int_knob, opt_knob, ordinal_knob
 from tuner.artifact import table
 from tuner.errors import BadInput
 
-KNOBS = """
-[knobs.a]
-kind = "int"
-low = 0
-high = 9
-define = "X"
-
-[knobs.b]
-kind = "ordinal"
-values = [1, 2, 4, 8]
-default = 1
-define = "Y"
-
-[knobs.opt]
-kind = "categorical"
-choices = ["-O1", "-O2"]
-to = "cflag"
-"""
+KNOBS = int_knob("a") + ordinal_knob("b", [1, 2, 4, 8], default=1) + opt_knob()
 
 
 @dataclass

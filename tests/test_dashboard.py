@@ -11,21 +11,11 @@ import urllib.request
 import pytest
 
 from conftest import needs_gcc
+from knob_tables import int_knob, ordinal_knob
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard not installed (extra 'dashboard')")
 
-KNOBS = """
-[knobs.a]
-kind = "int"
-low = 0
-high = 5
-define = "X"
-
-[knobs.block]
-kind = "ordinal"
-values = [1, 2, 4, 8]
-define = "Y"
-"""
+KNOBS = int_knob("a", high=5) + ordinal_knob("block", [1, 2, 4, 8])
 
 
 def configs_index(value: int) -> int:

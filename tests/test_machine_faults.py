@@ -16,14 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import needs_gcc, one_line_error
+from knob_tables import X4
 
-KNOBS = """
-[knobs.x]
-kind = "int"
-low = 0
-high = 3
-define = "X"
-"""
+KNOBS = X4
 PAGE = 4096
 EXPLORE = ("--sampler", "grid", "--no-progress", "--no-export")
 
@@ -65,6 +60,16 @@ def remount_ro(fs: Path, ro: bool = True) -> None:
     subprocess.run(["mount", "-o", f"remount,{'ro' if ro else 'rw'}", str(fs)], check=True)
 
 
+def builds_on_tmpfs(lab, tmpfs, name: str, pages: int) -> tuple[Path, Path]:
+    """A study whose build cache (results/NAME/builds) is a tmpfs of `pages` pages, the rest of
+    its results on the ordinary disk: (study file, build cache)."""
+    study = lab.study(name, KNOBS)
+    builds = tmpfs(lab.root / f"{name}-builds", pages)
+    (lab.root / "results" / name).mkdir(parents=True)
+    os.symlink(builds, lab.root / "results" / name / "builds")
+    return study, builds
+
+
 def no_configuration_blamed(lab, study: Path) -> None:
     recs = lab.records(study)
     assert not [r for r in recs if r.status == "failed"], [(r.number, r.reason, r.detail[:200]) for r in recs]
@@ -74,10 +79,7 @@ def no_configuration_blamed(lab, study: Path) -> None:
 def test_a_full_disk_at_link_time_stops_the_campaign_and_blames_no_configuration(lab, tmpfs):
     """The build cache on a file system with room for the object file but not the linked
     program: `ld: final link failed: No space left on device`."""
-    study = lab.study("fullbuild", KNOBS)
-    builds = tmpfs(lab.root / "small", 256)
-    (lab.root / "results" / "fullbuild").mkdir(parents=True)
-    os.symlink(builds, lab.root / "results" / "fullbuild" / "builds")
+    study, builds = builds_on_tmpfs(lab, tmpfs, "fullbuild", 256)
     filler = fill(builds, leave_pages=4)     # the object file (3 pages) fits, the program (5) does not
     line = one_line_error(lab.tune("explore", study, "--trials", "4", *EXPLORE), code=1)
     assert line.startswith("tune: failed: ") and "no space left on device" in line, line
@@ -97,10 +99,7 @@ def test_a_full_disk_at_link_time_stops_the_campaign_and_blames_no_configuration
 
 @needs_gcc
 def test_a_read_only_build_cache_is_a_machine_fault(lab, tmpfs):
-    study = lab.study("robuild", KNOBS)
-    builds = tmpfs(lab.root / "ro", 64)
-    (lab.root / "results" / "robuild").mkdir(parents=True)
-    os.symlink(builds, lab.root / "results" / "robuild" / "builds")
+    study, builds = builds_on_tmpfs(lab, tmpfs, "robuild", 64)
     remount_ro(builds)
     line = one_line_error(lab.tune("explore", study, "--trials", "2", *EXPLORE), code=1)
     assert "read-only file system" in line and str(builds) in line, line

@@ -6,19 +6,10 @@ import hashlib
 import subprocess
 
 from conftest import needs_gcc
+from knob_tables import categorical_knob, opt_knob
 from tuner import provenance
 
-KNOBS = """
-[knobs.a]
-kind = "categorical"
-choices = [0, 1, 2]
-define = "X"
-
-[knobs.opt]
-kind = "categorical"
-choices = ["-O1", "-O2"]
-to = "cflag"
-"""
+KNOBS = categorical_knob("a", [0, 1, 2], define="X") + opt_knob()
 
 
 @needs_gcc

@@ -5,32 +5,11 @@ from __future__ import annotations
 import json
 
 from conftest import needs_gcc
+from knob_tables import AB, int_knob, opt_knob
 from tuner.artifact.probe import Measured
 from tuner.artifact.reduce import Reducer
 
-KNOBS = """
-[knobs.a]
-kind = "int"
-low = 0
-high = 9
-define = "X"
-
-[knobs.b]
-kind = "ordinal"
-values = [0, 1, 2, 3]
-define = "Y"
-
-[knobs.c]
-kind = "int"
-low = 0
-high = 9
-define = "ECHO_D"
-
-[knobs.d]
-kind = "categorical"
-choices = ["-O1", "-O2"]
-to = "cflag"
-"""
+KNOBS = AB + int_knob("c", define="ECHO_D") + opt_knob("d")
 
 
 class Space:

@@ -14,19 +14,16 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from conftest import needs_gcc, wait_for
+from knob_tables import X4
 
-KNOBS = """
-[knobs.x]
-kind = "int"
-low = 0
-high = 3
-define = "X"
-"""
+KNOBS = X4
 FOREVER = "--sleep-ms=100000000"     # the kernel's setup sleeps ~28 hours
 
 
@@ -59,6 +56,25 @@ def kill_tune(proc: subprocess.Popen, group: bool) -> None:
     proc.wait(timeout=30)
 
 
+@contextmanager
+def reaped(marker: str) -> Iterator[None]:
+    """Whatever the test finds, no process holding `marker` outlives it."""
+    try:
+        yield
+    finally:
+        for pid in pids_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_once_started(proc: subprocess.Popen, group: bool, marker: str, what: str) -> None:
+    """Wait for `what` (its command line holds `marker`) to start under tune, SIGKILL tune (or
+    its group), then require `what` to die with it within 10 s."""
+    with reaped(marker):
+        wait_for(lambda: pids_with(marker), 120, f"{what} to start")
+        kill_tune(proc, group)
+        wait_for(lambda: not pids_with(marker), 10, f"{what} to die with tune")
+
+
 @needs_gcc
 @pytest.mark.parametrize("group", [False, True], ids=["kill-tune", "kill-tune-group"])
 def test_the_measured_program_dies_with_tune(lab, group):
@@ -67,13 +83,7 @@ def test_the_measured_program_dies_with_tune(lab, group):
     study = lab.study("hang", KNOBS, args=[FOREVER], program="timeout_s = 36000")
     marker = str(lab.counter("hang"))
     proc = start(lab, "explore", study, "--trials", "1", "--no-progress", "--no-export", group=group)
-    try:
-        wait_for(lambda: pids_with(marker), 120, "the measured program to start")
-        kill_tune(proc, group)
-        wait_for(lambda: not pids_with(marker), 10, "the measured program to die with tune")
-    finally:
-        for pid in pids_with(marker):
-            os.kill(pid, signal.SIGKILL)
+    kill_once_started(proc, group, marker, "the measured program")
 
 
 def slow_compiler(lab) -> tuple[str, str]:
@@ -100,13 +110,7 @@ def test_the_compiler_dies_with_tune_and_its_build_dir_is_cleaned_at_the_next_st
     target, marker = slow_compiler(lab)
     study = lab.study("slowbuild", KNOBS, target=target)
     proc = start(lab, "explore", study, "--trials", "1", "--no-progress", "--no-export", group=group)
-    try:
-        wait_for(lambda: pids_with(marker), 120, "the compiler to start")
-        kill_tune(proc, group)
-        wait_for(lambda: not pids_with(marker), 10, "the compiler's child to die with tune")
-    finally:
-        for pid in pids_with(marker):
-            os.kill(pid, signal.SIGKILL)
+    kill_once_started(proc, group, marker, "the compiler's child")
     left = leftovers(lab, study)
     assert left, "a kill during a build leaves its temporary directory (then cleaned at the next start)"
     # a live worker's build directory is never touched
@@ -123,14 +127,11 @@ def test_ctrl_c_during_a_build_leaves_no_build_dir_and_no_compiler(lab):
     target, marker = slow_compiler(lab)
     study = lab.study("intbuild", KNOBS, target=target)
     proc = start(lab, "explore", study, "--trials", "1", "--no-progress", "--no-export")
-    try:
+    with reaped(marker):
         wait_for(lambda: pids_with(marker), 120, "the compiler to start")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""
         assert not pids_with(marker), "the compiler outlived a Ctrl-C"
-    finally:
-        for pid in pids_with(marker):
-            os.kill(pid, signal.SIGKILL)
     assert leftovers(lab, study) == []
 
 
