@@ -1,6 +1,7 @@
 """Engine overhead per trial at 384 knobs: sampler, surrogate and storage, measured apart.
 
     python bench/overhead.py --trials 60 --samplers anchored,tpe,random
+    python bench/overhead.py --trials 30 --samplers auto --surrogate on   # the default
 
 Runs the real campaign loop (tuner.campaign.Campaign with the journal storage and, where asked,
 the surrogate's pruning policy, exactly as `tune explore` builds them) on the generated gcc space
@@ -34,6 +35,7 @@ import optuna  # noqa: E402
 from tuner import engine  # noqa: E402
 from tuner.campaign import Options  # noqa: E402
 from tuner.progress import OverheadMeter  # noqa: E402
+from tuner.samplers import choose  # noqa: E402
 from tuner.study import load_study  # noqa: E402
 from tuner.surrogate import PruningPolicy  # noqa: E402
 from tuner.targets import load_target, make_target  # noqa: E402
@@ -94,7 +96,8 @@ def run(sampler: str, surrogate: bool, trials: int, seed: int, work: Path) -> di
             busy = told.record.timing.get("build_s", 0.0) + told.record.timing.get("run_s", 0.0)
             per_trial["engine"].append(max(told.elapsed_s - busy, 0.0))
 
-    campaign = engine.start(spec, target, Options(trials, sampler, seed, {}, None, out, False), screen,
+    chosen = choose(sampler, spec.space, trials)[0]        # `auto`: what `tune explore` picks here
+    campaign = engine.start(spec, target, Options(trials, chosen, seed, {}, None, out, False), screen,
                             observers=[meter, on_trial])
     store = campaign.store
     store.ask = timer.wrap("sampler", store.ask)                       # creating the trial

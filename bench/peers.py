@@ -6,7 +6,8 @@
 
 Tools, all searching the generated gcc space of each kernel's `<kernel>-gcc` study:
 
-* `tune`: `tune explore` with its defaults (sampler `auto`, surrogate on);
+* `tune`: `tune explore` with its defaults (sampler `auto`, which is `anchored` at 384 knobs,
+  surrogate on);
 * `random`: uniform random search over the same knobs, every knob drawn independently (the
   style of Collective Knowledge's random exploration), `--sampler random --surrogate off
   --no-seeds` (no obvious points first: the peer is random search alone);
@@ -16,7 +17,7 @@ Tools, all searching the generated gcc space of each kernel's `<kernel>-gcc` stu
 * `O3`, `O3-native`: plain `-O3` and `-O3 -march=native`, no search.
 
 Extra tune variants for choosing the default: `--tool 'tpe=--sampler tpe'` (any `tune explore`
-arguments). OpenTuner needs SQLAlchemy < 2.0 and Optuna >= 2.0, so it lives in its own venv
+arguments); `--goal NAME` judges that variant in the goal line. OpenTuner needs SQLAlchemy < 2.0 and Optuna >= 2.0, so it lives in its own venv
 (`.venv-opentuner` in this worktree, not committed; `--setup-opentuner` creates it with
 `pip install opentuner==0.8.8 "sqlalchemy<2.0"`) and runs as a subprocess
 (bench/opentuner_driver.py); this process builds, runs and verifies its configurations with

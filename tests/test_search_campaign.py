@@ -195,3 +195,25 @@ def test_deterministic_and_remote_targets_measure_n_at_once():
     for th in threads:
         th.join()
     assert gate.peak == 3
+
+
+WIDE_FLAGS = "".join(f'\n[knobs.f{i}]\nkind = "categorical"\nchoices = ["off", "on"]\nto = "none"\n' for i in range(200))
+
+
+def test_auto_in_a_wide_space_is_anchored_and_starts_from_the_obvious_points(lab):
+    # 203 knobs (> samplers.WIDE): `auto` must pick the default chosen by bench/peers.py, and the
+    # campaign still measures the baseline and the obvious points before the sampler's own
+    off = {f"param.f{i}": "off" for i in range(200)}
+    rows = [{**r, **off} for r in level_rows()]
+    target = write_replay(lab, "wide", rows)
+    study = lab.study("wide", LEVELS + WIDE_FLAGS, target=target, meta='baseline = { opt_level = "-O3" }')
+    proc = lab.fork("explore", study, "--trials", "8", "--seed", "0", "--no-export")
+    assert proc.returncode == 0, proc.stderr
+    assert "sampler: anchored (203 knobs" in proc.stderr
+    recs = sorted(lab.records(study), key=lambda r: r.number)
+    first = [(r.config["opt_level"], r.config["march"]) for r in recs[:4]]
+    assert first == [("-O3", ""), ("-O2", ""), ("-Os", ""), ("-O3", "-march=native")]
+    assert all(r.status == "complete" for r in recs[:4]) and recs[0].baseline
+    # then the sampler's own proposals, anchored at the measured points: few knobs moved
+    later = [r for r in recs[4:] if r.finished]
+    assert later and all(sum(r.config[f"f{i}"] == "on" for i in range(200)) <= 10 for r in later)
