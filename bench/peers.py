@@ -331,6 +331,38 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
     return 0
 
 
+def own_table(out: Path, kernels: list[str], tools: list[str], seeds: list[int], evals: int, wall: float) -> int:
+    """Each tool's best latency by its own measurements (no re-measurement): a first look while the
+    re-measurement waits, biased towards tools that measured more (the minimum of more noisy
+    values is lower)."""
+    print(f"\nbest latency_ms by each tool's own measurements (not re-measured); mean over seeds {seeds}; "
+          f"budget {evals} evaluations / {wall:g} s; last row: geometric mean of (first tool's ms / tool's ms)")
+    head = ["kernel"] + [f"{t} @{evals} evals" for t in tools] + [f"{t} @{wall:g} s" for t in tools]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for kernel in kernels:
+        cells = [kernel]
+        for view, budget in (("evals", {"evals": evals}), ("wall", {"wall": wall})):
+            ref = None
+            for tool in tools:
+                vals = []
+                for seed in seeds:
+                    path = run_path(out, kernel, tool, seed)
+                    b = best(json.loads(path.read_text()), **budget) if path.exists() else None
+                    if b is not None:
+                        vals.append(b["latency_ms"])
+                cells.append(fmt(vals))
+                mean = statistics.mean(vals) if vals else None
+                ref = mean if ref is None and tool == tools[0] else ref
+                if mean and ref:
+                    ratios.setdefault((tool, view), []).append(ref / mean)
+        print("| " + " | ".join(cells) + " |")
+    print("| geometric mean | " + " | ".join(f"{geomean(ratios.get((t, v), [])):.3f}" for v in ("evals", "wall")
+                                            for t in tools) + " |")
+    return 0
+
+
 def fmt(vals: list[float]) -> str:
     if not vals:
         return "-"
@@ -353,6 +385,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "peers")
     ap.add_argument("--report", action="store_true", help="only print the table from the cache (measures nothing)")
     ap.add_argument("--no-remeasure", action="store_true", help="run the searches only")
+    ap.add_argument("--own", action="store_true",
+                    help="only print each tool's best by its own measurements, from the cache (no re-measurement)")
     ap.add_argument("--setup-opentuner", action="store_true", help="create the OpenTuner venv and exit")
     ap.add_argument("--goal", default="tune", metavar="TOOL",
                     help="the tool the goal line judges (default: tune, i.e. tune's defaults)")
@@ -376,6 +410,8 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.goal not in tools:
         ap.error(f"--goal {args.goal} is not in --tools")
+    if args.own:
+        return own_table(args.out, kernels, tools, seeds, args.evals, args.wall)
     stop_at = time.time() + 60 * args.max_minutes if args.max_minutes is not None else math.inf
     if not args.report:
         # seed by seed, so that a chunked bench has every kernel and tool for seed 0 first
