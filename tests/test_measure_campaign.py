@@ -76,17 +76,19 @@ timeout_s = 30
 min_launches = 3
 max_launches = 8
 confirm_min_pairs = 6
-confirm_max_pairs = 8
+confirm_max_pairs = {max_pairs}
 confirm_ci_rel = {confirm_ci_rel}
+confirm_decided_rel = {decided_rel}
 exclude_contended = false      # a sleeping kernel is off its core by design
 baseline_every = {every}
 """
 
 
 def write(lab, name: str, modes: list[str], *, every: int = 100, setup_ms: int = 0,
-          confirm_ci_rel: float = 0.5) -> str:
+          confirm_ci_rel: float = 0.5, decided_rel: float = 0.1, max_pairs: int = 8) -> str:
     (lab.root / "modes.c").write_text(MODES_C)
-    (lab.root / "targets" / f"{name}.toml").write_text(TARGET.format(every=every, confirm_ci_rel=confirm_ci_rel))
+    (lab.root / "targets" / f"{name}.toml").write_text(TARGET.format(every=every, confirm_ci_rel=confirm_ci_rel,
+                                                                            decided_rel=decided_rel, max_pairs=max_pairs))
     log_dir = lab.root / f"{name}-log"
     log_dir.mkdir()
     study = f"""[study]
@@ -174,6 +176,36 @@ def test_a_lucky_screening_is_not_admitted(lab):
     assert {p["trial"] for p in lab.json("pareto", study)} == {by_mode(lab, study)["base"].number}
     assert "best latency_ms: the baseline itself" in out
     assert "lucky" not in out.split("best latency_ms")[1]
+
+
+def test_a_confirmation_stops_once_admission_is_decided(lab):
+    """confirm_ci_rel 0 (never narrow enough): a 4x faster candidate still stops before
+    confirm_max_pairs, as soon as even its pessimistic end enters the front with an interval
+    within confirm_decided_rel (from the 6th pair; a launch delayed on a busy machine can push
+    the pessimistic end of 6-8 pairs, their whole range, past the break-even); with that rule
+    off it runs to confirm_max_pairs. Its screening stopped after min_launches (3): promoted."""
+    study = write(lab, "dec", ["base", "fast"], confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=14)
+    out = lab.ok("explore", study, *EVERY).stdout
+    fast = by_mode(lab, study)["fast"].measurement
+    conf = fast["confirmation"]
+    assert conf["stopped"] == "decided" and conf["confirmed"] and 6 <= conf["pairs"] < 14, conf["pairs"]
+    assert conf["speedup"]["high"] / conf["speedup"]["low"] - 1 <= 0.6
+    assert conf["saved"]["launches"] == 2 * (14 - conf["pairs"])
+    assert f"{conf['pairs']} ABBA pairs" in out and "best latency_ms vs baseline: " in out
+    assert fast["stopped"] == "promoted" and len(fast["launches"]) == 3 and fast["saved"]["launches"] == 8 - 3
+    doc = lab.json("status", study)["measurement"]
+    assert doc["confirmed"] == 1 and doc["promoted"] == 1
+
+    study = write(lab, "nodec", ["base", "fast"], confirm_ci_rel=0.0, decided_rel=0.0, max_pairs=10)
+    lab.ok("explore", study, *EVERY)
+    conf = by_mode(lab, study)["fast"].measurement["confirmation"]
+    assert conf["stopped"] == "max" and conf["confirmed"] and conf["pairs"] == 10 and "saved" not in conf
+
+    # without confirmation nothing is promoted: the screening is the measurement, 95% needs 6 launches
+    study = write(lab, "noconf", ["base", "fast"])
+    lab.ok("explore", study, *EVERY, "--target-opt", "confirm=false")
+    fast = by_mode(lab, study)["fast"].measurement
+    assert fast["stopped"] != "promoted" and len(fast["launches"]) >= 6 and "confirmation" not in fast
 
 
 def test_the_baseline_is_remeasured_every_k_trials_and_at_every_resume(lab):

@@ -219,6 +219,25 @@ def test_contention_on_the_run_core_is_seen(lab):
     assert m.environment["contended"] and m.environment["other_frac"] > 0.5, m.environment
 
 
+@pytest.mark.skipif(len(environment.available_cpus()) < 2 or shutil.which("taskset") is None,
+                    reason="needs two cores and taskset")
+def test_a_job_on_the_other_core_is_recorded_for_the_whole_machine(lab):
+    """A pinned run keeps its core but shares the cache and the memory bus: a spinner on the
+    build core does not contend for the run core, and shows in the whole machine's share."""
+    other = environment.available_cpus()[0]
+    spinner = subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        m = measure(lab, target(lab, max_launches=3, min_launches=3), program(lab, "--sleeps=100"))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    env = m.environment
+    n = len(environment.read_stat()) - 1
+    assert env["machine_other_frac"] > 0.8 / n, env          # the spinner held one of n cores
+    assert "of the whole machine" in environment.describe(env)
+
+
 def test_compare_builds_interleaves_fresh_processes_abba(lab):
     t = target(lab, confirm_min_pairs=6, confirm_max_pairs=6, confirm_ci_rel=0.0)
     prog = program(lab, "--sleeps=4")

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as st
 
 from tuner.measure.launches import LaunchPolicy, combine, launch_of, launch_series
-from tuner.measure.paired import PairPolicy, cannot_beat, compare, decided
+from tuner.measure.paired import PairPolicy, admitted, cannot_beat, compare, decided
 from tuner.records import FailureReason, Measurement
 from tuner.stats import median_interval, min_values_for, order_ranks, ratio_interval
 
@@ -199,6 +199,44 @@ def test_compare_race_hooks():
     assert c.stopped == "raced" and c.pairs == 6
     c = compare(a, b, PairPolicy(6, 8, ci_rel=0.0), race=decided(1.5))   # 1.5 inside: undecided
     assert c.stopped == "max"
+
+
+def test_admitted_stops_once_the_candidate_enters_whatever_its_interval_holds():
+    a = lambda i: launch(8.0 * (1 + 0.01 * (i % 3)))      # noqa: E731 - 0.80-0.816 of the baseline
+    b = lambda i: launch(10.0)                             # noqa: E731
+    c = compare(a, b, PairPolicy(6, 16, ci_rel=0.0), race=admitted(0.9, 0.10))
+    assert c.stopped == "decided" and c.pairs == 6 and c.ratio.high < 0.9
+    # a break-even inside the interval: admission undecided, so it runs to max_pairs
+    c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(0.81, 0.10))
+    assert c.stopped == "max" and c.pairs == 10
+    # decided but wider than asked: keeps going
+    c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(0.9, 0.01))
+    assert c.stopped == "max"
+    # a candidate that enters at any time (threshold inf): only the width decides
+    c = compare(a, b, PairPolicy(6, 16, ci_rel=0.0), race=admitted(math.inf, 0.10))
+    assert c.stopped == "decided" and c.pairs == 6
+    # never before the interval reaches 95% (6 pairs), however narrow
+    c = compare(lambda i: launch(8.0), b, PairPolicy(6, 16, ci_rel=0.0), race=admitted(0.9, 0.5))
+    assert c.pairs == 6
+
+
+@pytest.mark.parametrize("true, threshold", [(1.0, math.inf), (0.9, math.inf), (0.9, 0.93), (0.9, 0.95)])
+def test_stopping_when_decided_keeps_the_interval_honest(true, threshold):
+    """Stopping as soon as admission is decided is optional stopping: it picks the moments the
+    interval looks good. On launches with 3% noise each (pairs about 4%), over 300 comparisons
+    the stopped interval still covers the true ratio at least 90% of the time, and most stop
+    before max_pairs."""
+    covered, early = 0, 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        a = 10 * true * np.exp(rng.normal(0, 0.03, 16))
+        b = 10 * np.exp(rng.normal(0, 0.03, 16))
+        c = compare(lambda i: launch(a[i]), lambda i: launch(b[i]), PairPolicy(6, 16, ci_rel=0.04),
+                    race=admitted(threshold, 0.10))
+        covered += c.ratio.low <= true <= c.ratio.high
+        early += c.pairs < 16
+    assert covered >= 0.9 * 300, covered
+    assert early >= 0.5 * 300, early
 
 
 def test_compare_a_failure_stops_and_says_which():

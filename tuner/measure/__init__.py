@@ -27,15 +27,16 @@ The API (used by Target.run, the campaign's baseline and confirmation, `tune con
   same from two builds on a target, using its [measure] confirm_* policy, with the environment.
 - Racing hooks: a series takes ``race(interval, metrics) -> bool`` (the launch figures' interval
   so far and the latest launch's metrics; True: stop now); a comparison takes
-  ``race(interval) -> bool`` on the ratio, e.g. ``decided(threshold)`` or ``cannot_beat(threshold)``.
+  ``race(interval) -> bool | str`` on the ratio, e.g. ``decided(threshold)``,
+  ``cannot_beat(threshold)`` or ``admitted(threshold, rel)`` (a string names the stop).
 - Statistics: tuner.stats (`median_interval`, `ratio_interval`, `Interval`).
 """
 
 from tuner.measure.environment import Placement, Watch, machine
 from tuner.measure.launches import LaunchPolicy, Race, SeriesRace, launch_series
-from tuner.measure.paired import Comparison, PairPolicy, cannot_beat, compare, compare_builds, decided
+from tuner.measure.paired import Comparison, PairPolicy, admitted, cannot_beat, compare, compare_builds, decided
 from tuner.stats import Interval, median_interval, ratio_interval
 
 __all__ = ["Comparison", "Interval", "LaunchPolicy", "PairPolicy", "Placement", "Race", "SeriesRace", "Watch",
-           "cannot_beat", "compare", "compare_builds", "decided", "launch_series", "machine",
+           "admitted", "cannot_beat", "compare", "compare_builds", "decided", "launch_series", "machine",
            "median_interval", "ratio_interval"]

@@ -17,7 +17,10 @@ configuration it:
 3. **confirms** a configuration whose screening figures would enter the front (or improve the
    best value of an objective): paired ABBA launches against the baseline in fresh processes
    (tuner.measure.paired.compare_builds), raced out as soon as its optimistic ratio cannot
-   enter the front. The candidate's timed objective values become its own median over those
+   enter the front, and stopped as soon as its pessimistic ratio enters it anyway with an
+   interval within `confirm_decided_rel` (admission decided: more pairs would only narrow a
+   figure already good to that width; "decided"), else when the interval is within
+   `confirm_ci_rel` or at `confirm_max_pairs`. The candidate's timed objective values become its own median over those
    launches (so the front, the sampler and the surrogate see confirmed values), and the paired
    speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
    or gives another checksum during confirmation fails the trial, as in screening.
@@ -37,7 +40,7 @@ from typing import Any, Mapping
 from tuner.evaluate import Outcome
 from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
-from tuner.measure.paired import cannot_beat, compare_builds, counted_pairs
+from tuner.measure.paired import admitted, cannot_beat, compare_builds, counted_pairs
 from tuner.records import FailureReason, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
@@ -51,10 +54,12 @@ class Settings:
     race: bool = True             # stop candidates out of the running early
     baseline_every: int = 8       # re-measure the baseline every K measured trials (and per process)
     margin: float = 0.05          # racing: the optimistic figure must miss the front by this much
+    decided_rel: float = 0.10     # confirmation ends once admission is decided and the interval this narrow
 
     @classmethod
     def of(cls, measure: Any) -> "Settings":
-        return cls(measure.confirm, measure.race, max(1, measure.baseline_every), measure.race_margin)
+        return cls(measure.confirm, measure.race, max(1, measure.baseline_every), measure.race_margin,
+                   measure.confirm_decided_rel)
 
 
 class Confirming:
@@ -137,18 +142,29 @@ class Confirming:
             out[o.name] = v
         return out
 
-    def _series_race(self) -> Any:
+    def _series_race(self, promote: bool, least: int) -> Any:
+        """The screening's hook: "raced" (True) once even the optimistic figure (the lowest
+        launch, less `margin`) cannot enter the front; with `promote`, "promoted" once, after
+        `least` launches, even the pessimistic one (the highest, plus `margin`) enters it: the
+        candidate goes to a paired confirmation, whose launches replace these, so more
+        screening launches would be spent for nothing."""
         front = self._front()
         margin = self.settings.margin
 
-        def race(iv: Interval, metrics: Mapping[str, float]) -> bool:
+        def race(iv: Interval, metrics: Mapping[str, float]) -> bool | str:
             if iv.n < 2 or not front:
                 return False
             values, lat = self._values(metrics), metrics.get(KEY_METRIC)
             if values is None or not lat or not iv.low or iv.low <= 0:
                 return False
             optimistic = scaled(values, self.objectives, iv.low * (1 - margin) / lat)
-            return not would_enter(optimistic, front, self.objectives)
+            if self.settings.race and not would_enter(optimistic, front, self.objectives):
+                return True
+            if promote and iv.n >= least:
+                pessimistic = scaled(values, self.objectives, iv.high * (1 + margin) / lat)
+                if would_enter(pessimistic, front, self.objectives):
+                    return "promoted"
+            return False
         return race
 
     # --- the protocol ------------------------------------------------------------------------------
@@ -159,7 +175,10 @@ class Confirming:
         t0 = time.perf_counter()
         check = self._check() if not is_base and self._due() else None
         check_s = time.perf_counter() - t0
-        race = self._series_race() if self.settings.race and not is_base else None
+        policy = self.inner.target.spec.measure.launch_policy()
+        promote = self.settings.confirm and self._baseline_record() is not None
+        race = (self._series_race(promote, policy.min_launches)
+                if (self.settings.race or promote) and not is_base else None)
         outcome = self.inner.evaluate(config, race=race)
         m = outcome.measurement
         if not outcome.build_key or not m.launches:
@@ -171,8 +190,7 @@ class Confirming:
             measurement["baseline_check"] = check
         if is_base and m.ok and KEY_METRIC in m.metrics:
             measurement["baseline_check"] = self._note(m)
-        policy = self.inner.target.spec.measure.launch_policy()
-        if m.stopped == "raced":
+        if m.stopped in ("raced", "promoted"):
             measurement["saved"] = _saved(policy.max_launches - len(m.launches), m)
         lat = m.metrics.get(KEY_METRIC)
         if outcome.ok and lat and self.latest and not is_base:
@@ -190,6 +208,29 @@ class Confirming:
         timing["run_s"] = timing.get("run_s", 0.0) + timing.get("confirm_s", 0.0) + timing.get("baseline_check_s", 0.0)
         return replace(outcome, timing=timing, extra={**outcome.extra, "measurement": measurement})
 
+    def _pair_race(self, outcome: Outcome, screen_lat: float, pol: Any) -> Any:
+        """When the paired comparison may stop before its interval is within confirm_ci_rel:
+        "raced" once even its optimistic ratio cannot enter the front (with racing on), and
+        "decided" once even its pessimistic ratio enters and the interval is within
+        `decided_rel` (admission settled, the figure known well enough to print). The break-even
+        is the candidate's ratio to the baseline at which a front point starts to dominate it
+        (inf when none can: then only the width decides)."""
+        factor = entry_factor(outcome.values, self._front(), self.objectives)
+        ref = (self.latest or {}).get("value") or self._first_figure()
+        if not ref or factor <= 0:
+            return None
+        threshold = screen_lat * factor / ref if math.isfinite(factor) else math.inf
+        out = cannot_beat(threshold, pol.min_pairs) if self.settings.race and math.isfinite(threshold) else None
+        enters = admitted(threshold, self.settings.decided_rel, pol.min_pairs) if self.settings.decided_rel > 0 else None
+        if out is None and enters is None:
+            return None
+
+        def race(iv: Interval) -> bool | str:
+            if out is not None and out(iv):
+                return "raced"
+            return enters(iv) if enters is not None else False
+        return race
+
     # --- confirmation --------------------------------------------------------------------------------
     def _confirm(self, config: Config, outcome: Outcome) -> tuple[Outcome, dict[str, Any]]:
         spec, target = self.inner.study, self.inner.target
@@ -201,12 +242,9 @@ class Confirming:
             return outcome, {"skipped": "a build failed"}
         m = outcome.measurement
         screen_lat = m.metrics[KEY_METRIC]
-        factor = entry_factor(outcome.values, self._front(), self.objectives)
-        ref = (self.latest or {}).get("value") or self._first_figure()
-        race = None
-        if self.settings.race and math.isfinite(factor) and ref:
-            race = cannot_beat(screen_lat * factor / ref)      # its ratio to the baseline, at the break-even
-        c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r), race=race)
+        pol = target.spec.measure.pair_policy()
+        c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r),
+                           race=self._pair_race(outcome, screen_lat, pol))
         doc = c.as_dict()
         doc["speedup_of"] = KEY_METRIC
         if c.failure is not None:
@@ -221,8 +259,7 @@ class Confirming:
                              detail=f"during confirmation a launch gave checksum {sorted(sums - {m.checksum})[0]}, "
                                     f"not {m.checksum}")
             return replace(outcome, measurement=failed, values=None), doc
-        pol = target.spec.measure.pair_policy()
-        if c.stopped == "raced":
+        if c.stopped in ("raced", "decided"):
             doc["saved"] = _saved(2 * (pol.max_pairs - c.pairs), m)
         pairs = counted_pairs(c.a, c.b, pol)
         lat = statistics.median(x.value for x, _ in pairs)

@@ -242,6 +242,13 @@ class Watch:
                 rec["other_frac"] = round(other / capacity, 4)
                 rec["steal_frac"] = round(steal / capacity, 4)
                 rec["contended"] = bool(other / capacity > self.threshold or steal / capacity > self.threshold)
+            if self.placement.run and "cpu" in stat1 and "cpu" in self._stat0 and wall > 0:
+                # the whole machine too: a pinned run keeps its core, not the shared cache and
+                # memory bus, which the other cores' jobs load (a memory-bound kernel feels it)
+                everyone = (_busy(stat1["cpu"]) - _busy(self._stat0["cpu"])) / hz
+                ours = (kids - self._own0[1]) + (me - self._own0[0])
+                cores = sum(1 for k in stat1 if k != "cpu")
+                rec["machine_other_frac"] = round(max(everyone - ours, 0.0) / (wall * max(cores, 1)), 4)
         freq = frequencies_mhz(self.placement.run)
         if freq:
             rec["mhz"] = freq
@@ -256,6 +263,8 @@ def describe(record: dict[str, Any]) -> str:
                      f"core{'s' if record.get('cores_watched') == 'all' else ''} ({record.get('run_cpus')})")
     if record.get("steal_frac", 0) > 0:
         parts.append(f"the hypervisor stole {100 * record['steal_frac']:.0f}%")
+    if "machine_other_frac" in record:
+        parts.append(f"{100 * record['machine_other_frac']:.0f}% of the whole machine")
     if "load1" in record:
         parts.append(f"load average {record['load1'][-1]:g}")
     return "; ".join(parts)

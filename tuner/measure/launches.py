@@ -53,17 +53,19 @@ class LaunchPolicy:
 
 class Race(Protocol):
     """A racing hook of a paired comparison: given the ratio's interval so far, True means
-    "the question is settled (or the candidate is out of the running): stop now"."""
+    "the question is settled (or the candidate is out of the running): stop now"; a non-empty
+    string also stops, and names the stop (`Comparison.stopped`)."""
 
-    def __call__(self, interval: Interval) -> bool: ...
+    def __call__(self, interval: Interval) -> bool | str: ...
 
 
 class SeriesRace(Protocol):
     """A racing hook of a launch series: given the interval of the launch figures so far and the
     latest launch's metrics (for the objectives that do not depend on time: code size, accuracy),
-    True means "out of the running, stop now"."""
+    True means "out of the running, stop now" (stopped "raced"); a non-empty string also stops
+    and names why (a campaign's "promoted": it goes to a paired confirmation anyway)."""
 
-    def __call__(self, interval: Interval, metrics: Mapping[str, float]) -> bool: ...
+    def __call__(self, interval: Interval, metrics: Mapping[str, float]) -> bool | str: ...
 
 
 def launch_value(m: Measurement) -> float:
@@ -123,8 +125,9 @@ def launch_series(once: Callable[[int], Measurement], policy: LaunchPolicy,
         if policy.settled(interval):
             stopped = "ci"
             break
-        if race is not None and len(done) < policy.max_launches and race(interval, m.metrics):
-            stopped = "raced"
+        verdict = race(interval, m.metrics) if race is not None and len(done) < policy.max_launches else False
+        if verdict:
+            stopped = verdict if isinstance(verdict, str) else "raced"
             break
     return combine(done, launches, policy, stopped)
 

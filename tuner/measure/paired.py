@@ -10,8 +10,9 @@ ratio and the sign-test interval of that median is its distribution-free 95% int
 over the baseline (b).
 
 Pairs continue until the interval is within `ci_rel` (needs at least 6 pairs for 95%), or
-`max_pairs`, or until a racing hook says the question is settled (see `decided` and
-`cannot_beat`). A failed launch stops the comparison and is returned as `failure`.
+`max_pairs`, or until a racing hook says the question is settled (see `decided`, `cannot_beat`
+and `admitted`; a hook may name why it stopped, e.g. "decided"). A failed launch stops the
+comparison and is returned as `failure`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Comparison:
     ratio: Interval
     a: tuple[Launch, ...] = ()
     b: tuple[Launch, ...] = ()
-    stopped: str = ""             # "ci", "max", "raced", "failed"
+    stopped: str = ""             # "ci", "max", "raced" (or what the race hook named), "failed"
     failure: Measurement | None = None
     which_failed: str = ""        # "a" or "b"
     seconds: float = 0.0
@@ -106,7 +107,7 @@ def pair_interval(la: Sequence[Launch], lb: Sequence[Launch], policy: PairPolicy
 def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | None = None,
             on_pair: Callable[[int, Launch, Launch], None] | None = None) -> Comparison:
     """Run a and b in ABBA order, one fresh process each per call, until settled, `max_pairs`,
-    a failure, or `race(interval)` returns True. `on_pair(i, a_launch, b_launch)` is called after
+    a failure, or `race(interval)` returns True (stopped "raced") or a string (stopped with that name). `on_pair(i, a_launch, b_launch)` is called after
     each pair (to store it as it comes). `once(i)` gets the launch index within its build."""
     t0 = time.perf_counter()
     la: list[Launch] = []
@@ -129,8 +130,9 @@ def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | No
         if policy.settled(iv):
             stopped = "ci"
             break
-        if race is not None and i + 1 < policy.max_pairs and race(iv):
-            stopped = "raced"
+        verdict = race(iv) if race is not None and i + 1 < policy.max_pairs else False
+        if verdict:
+            stopped = verdict if isinstance(verdict, str) else "raced"
             break
     return Comparison(iv, tuple(la), tuple(lb), stopped, seconds=time.perf_counter() - t0,
                       runs_a=tuple(runs["a"]), runs_b=tuple(runs["b"]))
@@ -149,6 +151,19 @@ def cannot_beat(threshold: float, min_n: int = 6) -> Race:
     latency, the candidate a cannot be `1/threshold` times faster than b any more."""
     def race(iv: Interval) -> bool:
         return iv.n >= min_n and iv.confident and iv.low > threshold
+    return race
+
+
+def admitted(threshold: float, rel: float, min_n: int = 6) -> Race:
+    """Stop once even the pessimistic end of a/b (its high bound) is below `threshold` and the
+    interval is within `rel` (high / low - 1): the candidate a enters whatever the rest of
+    its interval holds, and its figure is known to `rel`. `threshold` may be inf (a candidate
+    that enters at any time, e.g. the smallest binary): then only the width decides.
+    Returns "decided" (the name of the stop) rather than True."""
+    def race(iv: Interval) -> bool | str:
+        if iv.n >= min_n and iv.confident and iv.low > 0 and iv.high < threshold and iv.high / iv.low - 1 <= rel:
+            return "decided"
+        return False
     return race
 
 

@@ -4,8 +4,9 @@
 for a timed objective only a *confirmed* one (the paired ABBA ratio with its 95% interval,
 tuner.measure.confirm), never a ratio of two values measured minutes apart; for an exact one
 (code size, accuracy), and for every objective of a deterministic target (a simulator's reported
-latency: `noisy=False`, nothing to confirm), the ratio of the values. `savings` sums what racing saved, the
-confirmations and the baseline's drift.
+latency: `noisy=False`, nothing to confirm), the ratio of the values. `savings` sums what racing saved (and
+promotion: screening cut short for a point going to confirmation anyway), the confirmations
+and the baseline's drift.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def savings(records: Sequence[Any]) -> dict[str, Any]:
     return {"measured": measured, "launches_saved": launches, "seconds_saved": round(seconds, 1),
             "confirmed": confirmed, "confirmations_raced_out": raced_out, "baseline_checks": len(checks),
             "baseline_drift": {"min": min(drift), "max": max(drift)} if drift else None,
-            "raced": sum(1 for r in records if (getattr(r, "measurement", None) or {}).get("stopped") == "raced")}
+            "raced": sum(1 for r in records if (getattr(r, "measurement", None) or {}).get("stopped") == "raced"),
+            "promoted": sum(1 for r in records
+                            if (getattr(r, "measurement", None) or {}).get("stopped") == "promoted")}
 
 
 def format_savings(s: Mapping[str, Any]) -> str:
@@ -112,6 +115,8 @@ def format_savings(s: Mapping[str, Any]) -> str:
             f"(about {s['seconds_saved']:.1f}s) saved; {s['confirmed']} confirmed against the baseline"
             + (f", {s['confirmations_raced_out']} confirmations stopped as out of the running"
                if s["confirmations_raced_out"] else ""))
+    if s.get("promoted"):
+        text += f" ({s['promoted']} sent to confirmation after their first launches)"
     if s["baseline_checks"]:
         d = s["baseline_drift"]
         n = s["baseline_checks"]

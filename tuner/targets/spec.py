@@ -44,6 +44,8 @@ class MeasureSpec:
     confirm_min_pairs: int = 6    # paired ABBA confirmation against the baseline
     confirm_max_pairs: int = 16
     confirm_ci_rel: float = 0.04
+    confirm_decided_rel: float = 0.10   # campaigns stop confirming once admission is decided and
+                                        # the paired interval is this narrow (0: only confirm_ci_rel)
     run_cpu: str = "auto"    # a taskset CPU list, "auto" (single-threaded runs on the last core) or "none"
     build_cpu: str = "auto"  # CPU list for builds, "auto" (the cores not running) or "none"
     pin_cpu: str = ""        # older name for run_cpu (kept: `--target-opt pin_cpu=1` still works)
