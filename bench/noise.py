@@ -5,6 +5,7 @@
     python bench/noise.py agree    [--studies ...]      # (b) tune's printed speedup vs the bench's own
     python bench/noise.py walltime [--trials 16]        # (c) wall time per measured trial, before/after
     python bench/noise.py trial0   [--concurrent N]     # why trial 0 was often the slow mode
+    python bench/noise.py pressure --results R --trial N # the other core's memory traffic vs a ratio
 
 Run it under the shared lock (`flock /tmp/tune-heavy.lock python bench/noise.py all`); on a
 machine shared with other jobs the figures move, which is the point of the first section.
@@ -106,7 +107,8 @@ def machine_line() -> str:
 
 
 class Busy:
-    """A load on a given core for the duration of a `with`: an ALU spin or a compile loop."""
+    """A load on a given core for the duration of a `with`: an ALU spin, a compile loop, or a
+    memory stream (copying 64 MiB back and forth: the shared cache and the memory bus)."""
 
     def __init__(self, kind: str, cpu: int, workdir: Path) -> None:
         self.kind, self.cpu, self.workdir = kind, cpu, workdir
@@ -115,6 +117,9 @@ class Busy:
     def __enter__(self) -> "Busy":
         if self.kind == "spin":
             argv = [sys.executable, "-c", "while True: pass"]
+        elif self.kind == "stream":
+            argv = [sys.executable, "-c", "import numpy as np\na = np.ones(1 << 23); b = np.empty_like(a)\n"
+                                          "while True: np.copyto(b, a); np.copyto(a, b)"]
         elif self.kind == "compile":
             argv = ["sh", "-c", f"while :; do gcc -O2 -std=c11 -I{ROOT / 'programs'} -c {CONV} "
                                 f"-o {self.workdir / 'busy.o'}; done"]
@@ -475,6 +480,49 @@ def _confirmation_of(study: str, number: int, results: Path) -> dict[str, Any] |
     return (rec.measurement or {}).get("confirmation") if rec is not None else None
 
 
+# --- what moves a memory-bound ratio --------------------------------------------------------
+def pressure(args: argparse.Namespace) -> None:
+    """A configuration of a finished campaign (`--results`, `--trial`) against its baseline,
+    tune's own paired comparison (pinned to the run core), with the other core left alone,
+    streaming memory, or spinning on the ALU, the arms alternating by round: does the other
+    core's memory traffic move the ratio, which pairing cannot cancel when the traffic differs
+    between the campaign and a later re-measurement?"""
+    from tuner.engine import load_campaign
+    from tuner.measure import PairPolicy, compare_builds
+    from tuner.trials import records
+
+    print(machine_line())
+    spec0, st = load_campaign(args.study, args.results, None)
+    rec = next(r for r in records(st, spec0.objectives) if r.number == args.trial)
+    cpus = environment.available_cpus()
+    other = cpus[0]
+    with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+        work = Path(tmp)
+        spec, target, _, cand_r = study_parts(args.study, rec.config, work)
+        _, _, _, base_r = study_parts(args.study, None, work)
+        cand_b, base_b = target.build(spec.program, cand_r), target.build(spec.program, base_r)
+        policy = PairPolicy(args.pairs, args.pairs, 0.0)
+        print(f"{args.study} trial {args.trial} against the baseline, {args.pairs} ABBA pairs per arm and round, "
+              f"runs pinned to cpu{cpus[-1]}, the load on cpu{other}; {args.rounds} rounds")
+        rows: dict[str, list[tuple[float, float, float, float]]] = {}
+        arms = ["idle", "stream", "spin"]
+        for r in range(args.rounds):
+            for kind in arms[r % 3:] + arms[:r % 3]:
+                with Busy(kind, other, work):
+                    c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r), policy=policy)
+                env = c.extra.get("environment", {})
+                rows.setdefault(kind, []).append(
+                    (c.speedup.value, statistics.median(x.value for x in c.a), statistics.median(x.value for x in c.b),
+                     float(env.get("machine_other_frac", float("nan")))))
+        for kind in arms:
+            got = rows[kind]
+            sp = [g[0] for g in got]
+            print(f"  other core {'left alone' if kind == 'idle' else kind:<10}: speed-up {statistics.median(sp):.3f}x "
+                  f"(rounds {min(sp):.3f}-{max(sp):.3f}); candidate {statistics.median(g[1] for g in got):.2f} ms, "
+                  f"baseline {statistics.median(g[2] for g in got):.2f} ms; others used "
+                  f"{100 * statistics.median(g[3] for g in got):.0f}% of the machine")
+
+
 # --- (c) wall time per measured trial ------------------------------------------------------
 BEFORE = ["min_launches=1", "max_launches=1", "min_reps=5", "max_reps=30", "max_seconds=5", "run_cpu=none",
           "build_cpu=none", "exclude_contended=false", "confirm=false", "race=false"]
@@ -609,6 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--study", default="conv2d-flags")
     w.add_argument("--trials", type=int, default=16)
     w.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser("pressure")
+    q.add_argument("--study", default="stencil-gcc")
+    q.add_argument("--results", type=Path, required=True, help="the campaign's results directory")
+    q.add_argument("--trial", type=int, required=True)
+    q.add_argument("--pairs", type=int, default=6)
+    q.add_argument("--rounds", type=int, default=3)
     z = sub.add_parser("trial0")
     z.add_argument("--study", default="conv2d-flags")
     z.add_argument("--campaigns", type=int, default=5)
@@ -617,7 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     t0 = time.perf_counter()
-    {"causes": causes, "aa": aa, "agree": agree, "walltime": walltime, "trial0": trial0}[args.what](args)
+    {"causes": causes, "aa": aa, "agree": agree, "walltime": walltime, "trial0": trial0,
+     "pressure": pressure}[args.what](args)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 
