@@ -36,8 +36,9 @@ the bench's own timer (bench/noise_timer.c: its own main and clock loop linked t
 kernel objects, no tune harness, no tune measurement code): `--pairs` ABBA pairs of fresh
 processes, and reports the ratio of the two speedups (target: within +-5%).
 
-**walltime** runs the same short campaign twice, with the measurement of before this change
-(one process, 5-30 repetitions, 5 s) and with today's (launches, racing), and prints the median
+**walltime** runs the same short campaign with the measurement of before launches (one
+process, 5-30 repetitions, 5 s), with launches, with racing, with confirmation without its
+"decided" stop, and with the defaults, `--rounds` times in rotated order, and prints the median
 run time per measured trial and the campaign's wall time.
 
 **trial0** runs fresh campaigns measured the old way (one process per trial, runs pinned to
@@ -531,33 +532,49 @@ BEFORE = ["min_launches=1", "max_launches=1", "min_reps=5", "max_reps=30", "max_
 def walltime(args: argparse.Namespace) -> None:
     print(machine_line())
     print(f"{args.study}, {args.trials} trials, seed {args.seed}, surrogate off; 'before' = one process, "
-          f"5-30 repetitions, 5 s (the settings before this change)")
-    variants = (("before (one process)", BEFORE, []),
-                ("launches", ["confirm=false", "race=false"], []),
-                ("launches + racing", ["confirm=false"], []),
-                ("+ confirmation (default)", [], []))
-    for label, opts, extra in variants:
-        with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
-            work = Path(tmp)
-            argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(args.seed), "--surrogate", "off",
-                    "--no-progress", "--no-export", "--results", str(work / "results"), *extra]
-            for o in opts:
-                argv += ["--target-opt", o]
-            t0 = time.perf_counter()
-            proc = tune(*argv, cwd=work)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                print(f"  {label}: failed: {proc.stderr.strip()[-400:]}")
-                continue
-            st = json.loads(tune("status", args.study, "--format", "json", "--results", str(work / "results"),
-                                 cwd=work).stdout)
-            t = st.get("median_seconds_per_trial") or {}
-            launches = st.get("measurement", {})
-            ms = launches
-            extra_txt = (f"; {ms['raced']} raced ({ms['launches_saved']} launches, {ms['seconds_saved']:.1f} s saved), "
-                         f"{ms['confirmed']} confirmed" if ms else "")
-            print(f"  {label:<26} campaign {wall:6.1f} s; median per measured trial: run {t.get('run_s', float('nan')):.2f} s, "
-                  f"build {t.get('build_s', float('nan')):.2f} s" + extra_txt)
+          f"5-30 repetitions, 5 s (the settings before launches); {args.rounds} rounds, the variants in a "
+          f"rotated order each round (a shared machine's load drifts: it should hit every variant alike)")
+    variants = {"before (one process)": BEFORE,
+                "launches": ["confirm=false", "race=false"],
+                "launches + racing": ["confirm=false"],
+                "+ confirmation, no decided stop": ["confirm_decided_rel=0"],
+                "+ confirmation (default)": []}
+    names = list(variants)
+    walls: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(args.rounds):
+        for label in names[r % len(names):] + names[:r % len(names)]:
+            with tempfile.TemporaryDirectory(prefix="tune-noise-") as tmp:
+                work = Path(tmp)
+                argv = ["explore", args.study, "--trials", str(args.trials), "--seed", str(args.seed), "--surrogate",
+                        "off", "--no-progress", "--no-export", "--results", str(work / "results")]
+                for o in variants[label]:
+                    argv += ["--target-opt", o]
+                t0 = time.perf_counter()
+                proc = tune(*argv, cwd=work)
+                wall = time.perf_counter() - t0
+                if proc.returncode != 0:
+                    print(f"  {label}: failed: {proc.stderr.strip()[-400:]}")
+                    continue
+                walls[label].append(wall)
+                st = json.loads(tune("status", args.study, "--format", "json", "--results", str(work / "results"),
+                                     cwd=work).stdout)
+                t = st.get("median_seconds_per_trial") or {}
+                ms = st.get("measurement", {})
+                extra_txt = (f"; {ms['raced']} raced, {ms.get('promoted', 0)} promoted ({ms['launches_saved']} "
+                             f"launches, {ms['seconds_saved']:.1f} s saved), {ms['confirmed']} confirmed"
+                             if ms else "")
+                print(f"  round {r + 1} {label:<32} campaign {wall:6.1f} s; median per measured trial: run "
+                      f"{t.get('run_s', float('nan')):.2f} s, build {t.get('build_s', float('nan')):.2f} s" + extra_txt)
+    med = {k: statistics.median(v) for k, v in walls.items() if v}
+    print("\n| measurement | campaign wall time (median of rounds) | rounds |")
+    print("|---|---|---|")
+    for k in names:
+        if k in med:
+            print(f"| {k} | {med[k]:.1f} s | {', '.join(f'{x:.1f}' for x in walls[k])} |")
+    if "launches" in med and "+ confirmation (default)" in med:
+        print(f"confirmation (default) / launches only: {med['+ confirmation (default)'] / med['launches']:.2f}x "
+              f"(target <= ~1.5x); / launches + racing: "
+              f"{med['+ confirmation (default)'] / med.get('launches + racing', float('nan')):.2f}x")
 
 
 # --- trial 0 ----------------------------------------------------------------------------------
@@ -657,6 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--study", default="conv2d-flags")
     w.add_argument("--trials", type=int, default=16)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--rounds", type=int, default=2)
     q = sub.add_parser("pressure")
     q.add_argument("--study", default="stencil-gcc")
     q.add_argument("--results", type=Path, required=True, help="the campaign's results directory")
