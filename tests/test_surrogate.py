@@ -137,9 +137,11 @@ when = "x > 4"
 
 def test_campaign_records_pruned_trials(lab):
     """End to end (on recorded measurements): a campaign with the surrogate prunes, records the
-    predictions, and status reports it."""
+    predictions, and status reports it. `always`: replayed runs cost nothing, so `on` would stand
+    aside (test_surrogate_worth.py)."""
     study = lab.study("sgrun", KNOBS, target=write_replay(lab, "rp", grid_rows(10)))
-    proc = lab.fork("explore", study, "--trials", "40", "--seed", "1", "--sampler", "random", "--no-export")
+    proc = lab.fork("explore", study, "--trials", "40", "--seed", "1", "--sampler", "random", "--no-export",
+                    "--surrogate", "always")
     assert proc.returncode == 0, proc.stderr
     status = json.loads(lab.fork("status", study, "--format", "json").stdout)
     sg = status["surrogate"]

@@ -31,8 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="sampler seed, for a reproducible search")
     p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],
                    help="pin a knob to one value (repeatable)")
-    p.add_argument("--surrogate", choices=("on", "off"), default="on",
-                   help="skip candidates a surrogate model predicts cannot reach the Pareto front (default: on)")
+    p.add_argument("--surrogate", choices=("on", "off", "always"), default="on",
+                   help="skip candidates a surrogate model predicts cannot reach the Pareto front; 'on' "
+                        "stands aside while a measurement costs less than screening saves, 'always' "
+                        "screens whatever it costs (default: on)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="trials in flight at once: builds overlap the measured run; runs timed on this "
                         "machine are still measured one at a time (default: 1)")
@@ -58,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
     screen = None
-    if args.surrogate == "on":
-        from tuner.surrogate import PruningPolicy     # scikit-learn: a second of imports, when used
-        screen = PruningPolicy(spec, seed=args.seed)
+    if args.surrogate != "off":
+        from tuner.surrogate import PruningPolicy, Settings   # scikit-learn: a second of imports, when used
+        screen = PruningPolicy(spec, Settings(stand_aside=args.surrogate == "on"), seed=args.seed)
     campaign = engine.start(spec, target, Options(trials, sampler, args.seed, pins, args.storage, out,
                                                   not args.no_progress), screen, seeds=not args.no_seeds)
     record_provenance(campaign, sampler, args.seed, screen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from typing import Any
 
 from tuner import trials as T
 from tuner.measure import summary as measure_summary
@@ -31,7 +32,7 @@ def timing_summary(recs: list[TrialRecord]) -> dict[str, float]:
             "evaluate_overhead_s": statistics.median(verify)}
 
 
-def surrogate_summary(recs: list[TrialRecord]) -> dict[str, float]:
+def surrogate_summary(recs: list[TrialRecord]) -> dict[str, Any]:
     """Trials pruned, measurements saved, estimated time saved, audited false-prune rate."""
     pruned = [r for r in recs if r.status == TrialStatus.PRUNED]
     audits = [r.audit for r in recs if r.audit]
@@ -39,10 +40,13 @@ def surrogate_summary(recs: list[TrialRecord]) -> dict[str, float]:
     t = timing_summary(recs)
     per_trial = t.get("build_s", 0.0) + t.get("run_s", 0.0)
     cost = sum(r.timing.get("surrogate_s", 0.0) for r in recs)
+    # measured without screening: a measurement cost less than screening would save (policy.py)
+    aside = [r.surrogate for r in recs if r.surrogate and r.surrogate.get("stood_aside")]
     return {"pruned": len(pruned), "measurements_saved": len(pruned),
             "estimated_seconds_saved": round(len(pruned) * per_trial - cost, 3),
             "surrogate_seconds": round(cost, 3), "audits": len(audits), "false_prunes": false,
-            "false_prune_rate": (false / len(audits)) if audits else None}
+            "false_prune_rate": (false / len(audits)) if audits else None,
+            "stood_aside": len(aside), "stood_aside_why": aside[-1]["why"] if aside else None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"surrogate: {sg['pruned']} trials pruned (measurements saved), about "
               f"{sg['estimated_seconds_saved']:.1f}s saved net of {sg['surrogate_seconds']:.1f}s of modelling; "
               f"{sg['audits']} audits, false-prune rate {rate}")
+    if sg["stood_aside"]:
+        print(f"surrogate stood aside for {sg['stood_aside']} trials (measured without screening); "
+              f"last: {sg['stood_aside_why']}")
     ms = doc["measurement"]
     if ms["measured"] and (ms["raced"] or ms["confirmed"] or ms["baseline_checks"]):
         print(measure_summary.format_savings(ms))

@@ -10,6 +10,10 @@ predictions and told to the sampler with the predicted values, so the sampler le
 is poor and does not propose it again and again. A share of would-be-pruned candidates is
 measured anyway (audits); an audit whose real gain exceeds `min_gain` is a false prune, and when
 they exceed `max_false_rate` the policy tightens (more optimism, a smaller threshold).
+
+Screening is not free: the policy stands aside (no refit, no prune; every candidate measured,
+and its record says why) while a measurement costs less than screening it would save
+(`tuner.surrogate.worth`), and comes back when measurements get expensive.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tuner.space import Config, config_key
 from tuner.study import StudySpec
 from tuner.surrogate.encode import Encoder
 from tuner.surrogate.model import Surrogate
+from tuner.surrogate.worth import Ledger, Verdict, measurement_seconds
 
 
 @dataclass
@@ -46,6 +51,8 @@ class Settings:
     max_false_rate: float = 0.10
     refit_every: int = 4        # new measurements between refits
     p_fail_prune: float = 0.9   # prune a predicted build/run failure above this chance
+    stand_aside: bool = True    # no screening while a measurement costs less than screening saves
+    cost_window: int = 16       # recent measured trials whose median time is a measurement's cost
 
 
 def _minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -76,6 +83,9 @@ class PruningPolicy:
         self.false_prunes = 0
         self._pending_audit: str | None = None
         self._pending_front: tuple[np.ndarray, np.ndarray] | None = None   # (front, reference)
+        self.ledger = Ledger()
+        self.verdict: Verdict | None = None       # the last cost comparison (None: not yet made)
+        self._notes: dict[str, dict[str, Any]] = {}   # config key -> why it was not screened
 
     # --- the data the surrogate learns from: measured trials only ---------------------
     def _values(self, recs: list[TrialRecord]) -> np.ndarray:
@@ -88,13 +98,24 @@ class PruningPolicy:
         ok, failed = history.complete(), history.failures()
         if len(ok) < self.settings.warmup:
             return None
+        if self.settings.stand_aside:
+            self.verdict = self.ledger.verdict(
+                measurement_seconds(history.measured(), self.settings.cost_window),
+                self.settings.refit_every, self.settings.audit_rate)
+            if self.verdict is not None and not self.verdict.worth:
+                self._notes[config_key(config)] = self.verdict.record()
+                return None                   # measured; observe() stores why it was not screened
         n = len(ok) + len(failed)
+        fit_s = 0.0
         if self._fitted_on < 0 or n - self._fitted_on >= self.settings.refit_every:
+            t_fit = time.perf_counter()
             X_ok = self.encoder.encode([dict(r.config) for r in ok])
             X_all = self.encoder.encode([dict(r.config) for r in ok + failed])
             failed_mask = np.array([False] * len(ok) + [True] * len(failed))
             self.model.fit(X_ok, self._values(ok), X_all, failed_mask)
             self._fitted_on = n
+            fit_s = time.perf_counter() - t_fit
+            self.ledger.fitted(fit_s)
         pred = self.model.predict(self.encoder.encode([config])[0])
         Y = _minimised(self._values(ok), self.directions)
         front = Y[nondominated_mask(Y, ["minimize"] * Y.shape[1])]
@@ -104,6 +125,7 @@ class PruningPolicy:
         poor = added < self.min_gain * base
         likely_fail = pred.p_fail >= self.settings.p_fail_prune
         cost = time.perf_counter() - t0
+        self.ledger.judged(cost - fit_s, poor or likely_fail)
         if not (poor or likely_fail):
             return None
         if self.rng.random() < self.settings.audit_rate:
@@ -122,7 +144,12 @@ class PruningPolicy:
                        extra={"surrogate": surrogate})
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
-        """After an audited candidate was measured: was pruning it wrong? Returns the audit record."""
+        """Called with every evaluated outcome, before it is judged. A candidate measured while the
+        policy stood aside gets why in `outcome.extra["surrogate"]` (the record's `surrogate`
+        field). After an audited candidate: was pruning it wrong? Returns the audit record."""
+        note = self._notes.pop(config_key(outcome.config), None)
+        if note is not None:
+            outcome.extra.setdefault("surrogate", note)
         if self._pending_audit is None or config_key(outcome.config) != self._pending_audit:
             return None
         front, reference = self._pending_front
