@@ -19,8 +19,9 @@ cached for the run, so the leave-one-layer-out fits (fit on 4 layers = 8 points,
 
     .venv/bin/python bench/vta_fit.py [--jobs 2] [--coarse]
 
-Prints the in-sample fit, the out-of-sample errors per layer, and the virtual-thread gains of
-the 1x1 layers (C3, C5) in the fit and out of sample. The constants it prints as "fit (all 5
+Prints the in-sample fit, the out-of-sample errors per layer, the virtual-thread gains of the
+1x1 layers (C3, C5) in the fit and out of sample, and the resource estimate against the one
+built design found (programs/vta_sim/resource_points.csv: third party, xczu3eg; not fitted). The constants it prints as "fit (all 5
 layers)" are the defaults in programs/vta_sim/vta_sim.c (VTA_M_*).
 """
 
@@ -38,6 +39,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuner.vta.fit import COARSE, GRID, PARAMS, VT, Simulator, fit, gain, points, score  # noqa: E402
+
+def resources(binary: Path) -> None:
+    """The resource estimate against the built designs of resource_points.csv (not a fit: one
+    third-party figure on another part; see the CSV's header)."""
+    import csv
+
+    from tuner.vta import run, source_dir
+    lines = [line for line in open(source_dir() / "resource_points.csv") if not line.startswith("#")]
+    print("\nresources: the model's estimate against a built design (programs/vta_sim/resource_points.csv)")
+    print(f"{'design':26} {'part':8} {'resource':8} {'built':>8} {'model':>8} {'err%':>6}")
+    for p in csv.DictReader(lines):
+        hw = [f"--{k.replace('_', '-')}={p[k]}" for k in ("log_batch", "log_block_in", "log_block_out",
+                                                         "log_uop_buff_size", "log_inp_buff_size",
+                                                         "log_wgt_buff_size", "log_acc_buff_size")]
+        m = run(binary, ["--shape", "14,14,256,256,3,1", "--part", p["part"], *hw, "--quiet"]).metrics
+        for res in ("dsp", "bram36", "lut"):
+            built, model = float(p[res]), float(m[res])
+            print(f"{p['design']:26} {p['part']:8} {res:8} {built:8.1f} {model:8.0f} {100 * (model / built - 1):+6.1f}")
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,6 +113,7 @@ def main() -> int:
             pub = float(p["gops_vthread"]) / float(p["gops_no_vthread"])
             g_fit, g_loo = gain(sim, layer), gain(loo[layer], layer)
             print(f"{layer:6} {pub:9.3f} {g_fit:6.3f} {100 * (g_fit / pub - 1):+6.1f} {g_loo:13.3f} {100 * (g_loo / pub - 1):+6.1f}")
+        resources(s.binary)
         print(f"\n{s.runs} simulator runs, {time.perf_counter() - t0:.0f} s")
     return 0
 
