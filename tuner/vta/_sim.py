@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 from tuner.buildcache import BuildCache, CompiledBinary
 from tuner.library import programs_dir
 
-CFLAGS = ("-O2", "-std=c11")
+CFLAGS = ("-O3", "-std=c11")
 
 
 def source_dir() -> Path:
