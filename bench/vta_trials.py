@@ -8,6 +8,13 @@ from the first trial to the last) and of the whole command (Python start-up and 
 sampling with the surrogate off (the plain cost of a trial).
 
     .venv/bin/python bench/vta_trials.py [--trials 60] [--seeds 0 1] [--study resnet18-vta] [--source DIR]
+                                         [--warm] [--settings defaults,random]
+
+--warm measures the steady state instead of a first campaign: before each timed run, a one-trial
+campaign (the baseline) in other results fills a build cache that the timed run starts with
+(copied into its results directory, where the cache lives), so the one-off compile of the
+simulator is out of the figure (one compile per configuration, as at ef5483a, builds every other
+configuration anyway).
 
 --source DIR runs the tune of another checkout (e.g. a `git worktree` of the commit before), with
 this venv's packages: `python -S -m tuner` with PYTHONPATH=DIR:site-packages, so the editable
@@ -22,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -31,8 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
-    "defaults (tpe, surrogate on)": [],
-    "random, surrogate off": ["--sampler", "random", "--surrogate", "off"],
+    "defaults": ("defaults (tpe, surrogate on)", []),
+    "random": ("random, surrogate off", ["--sampler", "random", "--surrogate", "off"]),
 }
 
 
@@ -46,13 +54,23 @@ def tune_command(source: Path | None) -> tuple[list[str], dict[str, str]]:
 
 
 def one_run(study: str, trials: int, seed: int, extra: list[str],
-            source: Path | None = None) -> tuple[float, float, int]:
+            source: Path | None = None, warm: bool = False) -> tuple[float, float, int]:
     """Wall seconds of one fresh `tune explore`, its campaign seconds, and the trials it finished."""
     with tempfile.TemporaryDirectory(prefix="vta-trials-") as tmp:
         prefix, env_extra = tune_command(source)
         argv = [*prefix, "explore", study, "--trials", str(trials), "--seed", str(seed),
-                "--results", tmp, "--no-progress", "--no-export", *extra]
+                "--results", str(Path(tmp) / "results"), "--no-progress", "--no-export", *extra]
         env = dict(os.environ, TUNE_CACHE=str(Path(tmp) / "cache"), **env_extra)
+        if warm:        # the baseline alone, in other results: builds what a first trial builds
+            first = [*prefix, "explore", study, "--trials", "1", "--results", str(Path(tmp) / "warm"),
+                     "--no-progress", "--no-export"]
+            proc = subprocess.run(first, capture_output=True, text=True, cwd=tmp, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"{' '.join(first)} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+            builds = Path(tmp) / "warm" / study / "builds"          # the build cache lives with the results
+            if not builds.is_dir():
+                raise SystemExit(f"--warm: no build cache at {builds}")
+            shutil.copytree(builds, Path(tmp) / "results" / study / "builds")
         t0 = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env)
         wall = time.perf_counter() - t0
@@ -77,12 +95,18 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--json", action="store_true", help="print one JSON line per setting")
     ap.add_argument("--source", type=Path, help="run the tune of this checkout instead (the 'before')")
+    ap.add_argument("--warm", action="store_true", help="the build cache holds the baseline's build first")
+    ap.add_argument("--settings", default="defaults,random", help=f"of {', '.join(SETTINGS)}")
     ns = ap.parse_args()
-    print(f"{ns.study}: {ns.trials} trials per run, fresh results and build cache, seeds {ns.seeds}"
+    chosen = [k.strip() for k in ns.settings.split(",")]
+    if any(k not in SETTINGS for k in chosen):
+        ap.error(f"--settings: choose from {', '.join(SETTINGS)}")
+    cache = "build cache holding the baseline's build (--warm)" if ns.warm else "build cache"
+    print(f"{ns.study}: {ns.trials} trials per run, fresh results and {cache}, seeds {ns.seeds}"
           + (f", tune from {ns.source}" if ns.source else ""))
     print(f"{'setting':30} {'campaign s':>12} {'trials/s':>9} {'command s':>12} {'trials/s':>9}")
-    for name, extra in SETTINGS.items():
-        runs = [one_run(ns.study, ns.trials, seed, extra, ns.source) for seed in ns.seeds]
+    for name, extra in (SETTINGS[k] for k in chosen):
+        runs = [one_run(ns.study, ns.trials, seed, extra, ns.source, ns.warm) for seed in ns.seeds]
         wall = sum(r[0] for r in runs)
         camp = sum(r[1] for r in runs)
         done = sum(r[2] for r in runs)
