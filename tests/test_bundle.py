@@ -118,6 +118,14 @@ def test_long_configurations_are_truncated():
     assert text == "k0=0, k1=1, k2=2, k3=3" and hidden == 6
 
 
+def test_a_reduced_configuration_is_shown_whole():
+    knobs = {f"k{i}": i for i in range(6)}
+    pts = [P(1, {"latency_ms": 1.0}), P(2, {"latency_ms": 2.0})]
+    rows = table.rows(pts, [O("latency_ms")], None, None, {1: (knobs, True), 2: (knobs, False)}, 4)
+    assert (rows[0].hidden, rows[0].reduced, rows[0].config.count("=")) == (0, True, 6)
+    assert (rows[1].hidden, rows[1].reduced, rows[1].config.count("=")) == (2, False, 4)
+
+
 @needs_gcc
 def test_export_writes_a_bundle_whose_latex_compiles(lab, tmp_path):
     study = lab.study("paper", KNOBS, meta='baseline = { a = 0, b = 1, opt = "-O1" }')

@@ -177,7 +177,8 @@ def rows(points: Sequence[Any], objectives: Sequence[Any], baseline: Any | None,
         for k, v in (getattr(p, "metrics", None) or {}).items():
             cells[f"metric.{k}"] = fmt_value(float(v)) if isinstance(v, (int, float)) else (str(v), "")
         params, reduced = configs.get(p.number, ({}, False))
-        text, hidden = knobs_cell(params, max_knobs)
+        # a reduced set is the explanation: shown whole; a raw configuration is truncated
+        text, hidden = knobs_cell(params, len(params) if reduced else max_knobs)
         label = str(p.number)
         if baseline is not None and p.number == baseline.number:
             label += " (baseline)"
