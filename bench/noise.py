@@ -539,7 +539,8 @@ def walltime(args: argparse.Namespace) -> None:
                 "launches + racing": ["confirm=false"],
                 "+ confirmation, no decided stop": ["confirm_decided_rel=0"],
                 "+ confirmation (default)": []}
-    names = list(variants)
+    keys = dict(zip(("before", "launches", "racing", "nodecided", "default"), variants))
+    names = [keys[k] for k in args.variants]
     walls: dict[str, list[float]] = {k: [] for k in names}
     for r in range(args.rounds):
         for label in names[r % len(names):] + names[:r % len(names)]:
@@ -675,6 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--trials", type=int, default=16)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--rounds", type=int, default=2)
+    w.add_argument("--variants", nargs="+", default=["before", "launches", "racing", "nodecided", "default"],
+                   choices=["before", "launches", "racing", "nodecided", "default"])
     q = sub.add_parser("pressure")
     q.add_argument("--study", default="stencil-gcc")
     q.add_argument("--results", type=Path, required=True, help="the campaign's results directory")
