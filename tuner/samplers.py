@@ -65,8 +65,9 @@ NAMES = ("auto", *FACTORIES)
 
 
 # `auto` picks the anchored sampler above WIDE knobs. Chosen by bench/peers.py (README "Wide
-# spaces: why `auto` picks `anchored`") on the 384-knob generated gcc spaces: there it found faster
-# configurations than TPE at equal wall time, at a fifth of TPE's engine overhead. Narrower spaces
+# spaces: why `auto` picks `anchored`") on the 384-knob generated gcc spaces: there its bests were as
+# fast as TPE's (geometric mean over four kernels 1.219x -O3 against 1.224x at equal wall time), at a
+# fifth of TPE's engine overhead (35 against 194 ms per trial, bench/overhead.py). Narrower spaces
 # (conv2d-flags' 109 hand-picked knobs, schedule and hardware spaces) were not benchmarked so and
 # keep TPE.
 WIDE = 200
