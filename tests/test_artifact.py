@@ -87,9 +87,11 @@ def test_packed_local_study_reproduces_within_ci_and_relative_on_another_target(
         assert lat["ci"], (lat, p)
         lo, hi = lat["ci"]                               # the interval across launches
         assert lo <= lat["new"] <= hi and not lat["exact"]
-        assert lat["verdict"] == ("reproduced" if lo <= lat["recorded"] <= hi
-                                  or abs(lat["recorded"] - lat["new"]) <= 0.05 * max(lat["recorded"], lat["new"])
-                                  else "not reproduced")
+        absolute = lo <= lat["recorded"] <= hi or abs(lat["recorded"] - lat["new"]) <= 0.05 * max(lat["recorded"], lat["new"])
+        if absolute:
+            assert lat["verdict"] == "reproduced"
+        else:    # a moved machine: only the paired ratio to the baseline can still reproduce it
+            assert lat["verdict"] in ("not reproduced", "reproduced (relative to the baseline)")
         if not p["baseline"]:
             assert lat["ratio"]["paired"] and lat["ratio"]["ci"]     # ABBA against the baseline
     # another target: absolute values are not comparable; ratios to the baseline are
@@ -168,3 +170,27 @@ def test_warm_start_moves_a_local_study_to_qemu_aarch64(lab):
     (run,) = provenance.load_runs(st).values()
     assert run["target"]["name"] == "qemu-aarch64" and "aarch64" in run["compiler"]["path"]
     assert all(provenance.of(r)["run"] == run["run"] for r in recs)
+
+
+def test_same_machine_timed_point_that_moved_reproduces_only_by_its_paired_ratio():
+    """The same machine ran 10% faster than when recorded (a baseline drift tune measures), so the
+    absolute latency misses its interval; the paired ratio to the baseline came back, or did not."""
+    from types import SimpleNamespace
+
+    from tuner.artifact.probe import Measured
+    from tuner.artifact.reproduce import verdicts
+
+    lat = SimpleNamespace(name="latency_ms", direction="minimize", unit="ms")
+    point = SimpleNamespace(values={"latency_ms": 37.0}, metrics={"latency_ms": 37.0}, user_attrs={})
+    base = SimpleNamespace(values={"latency_ms": 26.6}, metrics={"latency_ms": 26.6}, user_attrs={})
+    m = Measured({"latency_ms": 33.7}, ci={"latency_ms": (33.6, 34.0)}, noisy=frozenset({"latency_ms"}))
+    base_m = Measured({"latency_ms": 24.2}, ci={"latency_ms": (24.1, 24.4)}, noisy=frozenset({"latency_ms"}))
+    came_back = {"latency_ms": (1.383, 1.370, 1.391)}        # recorded 37.0 / 26.6 = 1.391
+    row = verdicts(point, base, [lat], m, base_m, came_back, relative=False, tolerance=0.05)["latency_ms"]
+    assert row["verdict"] == "reproduced (relative to the baseline)" and row["reproduced"]
+    moved_too = {"latency_ms": (1.25, 1.24, 1.26)}
+    row = verdicts(point, base, [lat], m, base_m, moved_too, relative=False, tolerance=0.05)["latency_ms"]
+    assert row["verdict"] == "not reproduced" and not row["reproduced"]
+    on_the_spot = Measured({"latency_ms": 37.2}, ci={"latency_ms": (36.9, 37.4)}, noisy=frozenset({"latency_ms"}))
+    row = verdicts(point, base, [lat], on_the_spot, base_m, moved_too, relative=False, tolerance=0.05)["latency_ms"]
+    assert row["verdict"] == "reproduced"
