@@ -204,17 +204,21 @@ def test_the_environment_is_recorded(lab):
     assert env["own_cpu_s"] >= 0 and env["wall_s"] > 0.04
 
 
-@pytest.mark.skipif(len(environment.available_cpus()) < 2 or shutil.which("taskset") is None,
-                    reason="needs two cores and taskset")
-def test_contention_on_the_run_core_is_seen(lab):
-    run_cpu = environment.available_cpus()[-1]
-    spinner = subprocess.Popen(["taskset", "-c", str(run_cpu), sys.executable, "-c", "while True: pass"])
+def measure_sleeper_beside_a_spinner(lab, cpu: int):
+    """Three launches of a program that sleeps, while a busy loop holds core `cpu`."""
+    spinner = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        m = measure(lab, target(lab, max_launches=3, min_launches=3), program(lab, "--sleeps=100"))
+        return measure(lab, target(lab, max_launches=3, min_launches=3), program(lab, "--sleeps=100"))
     finally:
         spinner.kill()
         spinner.wait()
+
+
+@pytest.mark.skipif(len(environment.available_cpus()) < 2 or shutil.which("taskset") is None,
+                    reason="needs two cores and taskset")
+def test_contention_on_the_run_core_is_seen(lab):
+    m = measure_sleeper_beside_a_spinner(lab, environment.available_cpus()[-1])
     # the program sleeps, so nearly all the run core's busy time is the spinner's
     assert m.environment["contended"] and m.environment["other_frac"] > 0.5, m.environment
 
@@ -224,14 +228,7 @@ def test_contention_on_the_run_core_is_seen(lab):
 def test_a_job_on_the_other_core_is_recorded_for_the_whole_machine(lab):
     """A pinned run keeps its core but shares the cache and the memory bus: a spinner on the
     build core does not contend for the run core, and shows in the whole machine's share."""
-    other = environment.available_cpus()[0]
-    spinner = subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.2)
-        m = measure(lab, target(lab, max_launches=3, min_launches=3), program(lab, "--sleeps=100"))
-    finally:
-        spinner.kill()
-        spinner.wait()
+    m = measure_sleeper_beside_a_spinner(lab, environment.available_cpus()[0])
     env = m.environment
     n = len(environment.read_stat()) - 1
     assert env["machine_other_frac"] > 0.8 / n, env          # the spinner held one of n cores

@@ -202,9 +202,7 @@ class Campaign:
             if prior is not None:          # measured, or being measured by another worker
                 self._tell(trial, duplicate(base, prior, self.history), t0)
                 duplicates_in_a_row += 1
-                if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
-                    self.log(f"stopping: the sampler proposed {duplicates_in_a_row} already-measured "
-                             "configurations in a row (the space looks exhausted)")
+                if self._exhausted(duplicates_in_a_row):
                     break
                 continue
             duplicates_in_a_row = 0
@@ -261,6 +259,15 @@ class Campaign:
         except MachineFault as e:     # the machine, not the configuration: retried later
             self.store.tell(trial, interrupted(base, f"machine fault: {e}").record, None)
             raise
+
+    def _exhausted(self, duplicates_in_a_row: int) -> bool:
+        """The stop rule for a sampler that keeps proposing measured configurations (one loop
+        or `--jobs`): says so when it stops."""
+        if duplicates_in_a_row < MAX_DUPLICATES_IN_A_ROW:
+            return False
+        self.log(f"stopping: the sampler proposed {duplicates_in_a_row} already-measured "
+                 "configurations in a row (the space looks exhausted)")
+        return True
 
     def _tell(self, trial: optuna.Trial, verdict: Verdict, t0: float) -> TrialRecord | None:
         """Store and tell a verdict (durable on return), learn it, tell the observers."""

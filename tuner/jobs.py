@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import optuna
 
-from tuner.campaign import MAX_DUPLICATES_IN_A_ROW, MAX_RESAMPLES_IN_A_ROW, Campaign, TinyFeasibleRegion
+from tuner.campaign import MAX_RESAMPLES_IN_A_ROW, Campaign, TinyFeasibleRegion
 from tuner.errors import MachineFault
 from tuner.evaluate import Outcome
 from tuner.outcomes import duplicate, find_duplicate, interrupted, judge, resampled
@@ -164,9 +164,7 @@ def run(campaign: Campaign, jobs: int) -> int:
                 if prior is not None:
                     campaign._tell(trial, duplicate(base, prior, campaign.history), t0)
                     duplicates += 1
-                    if duplicates >= MAX_DUPLICATES_IN_A_ROW:
-                        campaign.log(f"stopping: the sampler proposed {duplicates} already-measured "
-                                     "configurations in a row (the space looks exhausted)")
+                    if campaign._exhausted(duplicates):
                         break
                     continue
                 duplicates = 0
