@@ -4,6 +4,8 @@ constraints cost no trial (#10 item 1), and the obvious points come right after 
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import GRID_XY, grid_rows, needs_gcc, write_replay
 
 
@@ -217,3 +219,19 @@ def test_auto_in_a_wide_space_is_anchored_and_starts_from_the_obvious_points(lab
     # then the sampler's own proposals, anchored at the measured points: few knobs moved
     later = [r for r in recs[4:] if r.finished]
     assert later and all(sum(r.config[f"f{i}"] == "on" for i in range(200)) <= 10 for r in later)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_sampler_that_only_repeats_itself_stops_the_campaign(lab, jobs):
+    """Two configurations and a budget of 500: once both are measured, every proposal is a
+    duplicate, and 200 of them in a row stop the campaign (in one loop and with --jobs alike)."""
+    rows = [{"param.x": x, "metric.cost": 5 - x, "metric.gain": 1, "state": "COMPLETE"} for x in range(2)]
+    target = write_replay(lab, f"pair{jobs}", rows)
+    study = lab.study(f"pair{jobs}", '[knobs.x]\nkind = "int"\nlow = 0\nhigh = 1\ndefine = "X"\n',
+                      target=target, meta="baseline = { x = 0 }")
+    proc = lab.fork("explore", study, "--trials", "500", "--sampler", "random", "--seed", "0", "--no-seeds",
+                    "--jobs", jobs, "--no-export", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "proposed 200 already-measured configurations in a row (the space looks exhausted)" in proc.stderr
+    recs = lab.records(study)
+    assert sum(r.status == "complete" for r in recs) == 2 and len(recs) < 500, sorted((r.number, r.status, dict(r.config)) for r in recs)[:6]

@@ -187,6 +187,9 @@ def run(campaign: Campaign, jobs: int) -> int:
             for future in done:
                 outcome = future.result()        # a machine fault: the except below tells it
                 _finish(campaign, flying.pop(future), outcome)
+        for future in list(flying):            # a stop with trials in flight: they finish and are told
+            _finish(campaign, flying[future], future.result())
+            flying.pop(future)
     except BaseException as e:
         why = ("stopped by the user" if isinstance(e, KeyboardInterrupt) else f"machine fault: {e}"
                if isinstance(e, MachineFault) else f"stopped: {type(e).__name__}: {e}")
