@@ -147,9 +147,11 @@ def test_jobs_overlap_builds_but_never_measure_two_runs_at_once_on_one_core(lab)
     (lab.root / "targets" / "slowcc.toml").write_text(
         (lab.root / "targets" / "fast.toml").read_text().replace('cc = "gcc"', f'cc = "{cc}"'))
     # a timed objective: would-be front points are confirmed by paired launches against the
-    # baseline (tuner.measure.confirm), which must pass the gate too
+    # baseline (tuner.measure.confirm), which must pass the gate too. The baseline has the
+    # worst cost, so candidates enter the front by cost whatever their (equal, noisy) latency,
+    # and some are confirmed on every run, not only when noise makes one look faster
     study = lab.study("jobs", XY, args=["--sleep-ms=60"], target="slowcc", objectives=("latency_ms", "cost"),
-                      meta="baseline = { x = 0, y = 0 }")
+                      meta="baseline = { x = 9, y = 9 }")
     proc = lab.tune("explore", study, "--trials", "8", "--jobs", "3", "--sampler", "random", "--seed", "2",
                     "--no-export", "--surrogate", "off", "--target-opt", "confirm_max_pairs=6")
     assert proc.returncode == 0, proc.stderr
