@@ -38,8 +38,9 @@ processes, and reports the ratio of the two speedups (target: within +-5%).
 
 **walltime** runs the same short campaign with the measurement of before launches (one
 process, 5-30 repetitions, 5 s), with launches, with racing, with confirmation without its
-"decided" stop, and with the defaults, `--rounds` times in rotated order, and prints the median
-run time per measured trial and the campaign's wall time.
+"decided" stop, with confirmation but without explore's final top-up of the figures it prints
+(tuner.measure.topup), and with the defaults, `--rounds` times in rotated order, and prints the
+median run time per measured trial, the campaign's wall time and what the top-up cost.
 
 **trial0** runs fresh campaigns measured the old way (one process per trial, runs pinned to
 the last core as `--target-opt pin_cpu=1` did) and prints each trial's wall time, CPU time and
@@ -537,9 +538,10 @@ def walltime(args: argparse.Namespace) -> None:
     variants = {"before (one process)": BEFORE,
                 "launches": ["confirm=false", "race=false"],
                 "launches + racing": ["confirm=false"],
-                "+ confirmation, no decided stop": ["confirm_decided_rel=0"],
+                "+ confirmation, no decided stop": ["confirm_decided_rel=0", "confirm_topup=false"],
+                "+ confirmation, no top-up": ["confirm_topup=false"],
                 "+ confirmation (default)": []}
-    keys = dict(zip(("before", "launches", "racing", "nodecided", "default"), variants))
+    keys = dict(zip(("before", "launches", "racing", "nodecided", "notopup", "default"), variants))
     names = [keys[k] for k in args.variants]
     walls: dict[str, list[float]] = {k: [] for k in names}
     for r in range(args.rounds):
@@ -564,6 +566,9 @@ def walltime(args: argparse.Namespace) -> None:
                 extra_txt = (f"; {ms['raced']} raced, {ms.get('promoted', 0)} promoted ({ms['launches_saved']} "
                              f"launches, {ms['seconds_saved']:.1f} s saved), {ms['confirmed']} confirmed"
                              if ms else "")
+                if ms.get("topped_up"):
+                    extra_txt += (f"; {ms['topped_up']} printed figures topped up ({ms['topup_pairs']} pairs, "
+                                  f"{ms['topup_seconds']:.1f} s)")
                 print(f"  round {r + 1} {label:<32} campaign {wall:6.1f} s; median per measured trial: run "
                       f"{t.get('run_s', float('nan')):.2f} s, build {t.get('build_s', float('nan')):.2f} s" + extra_txt)
     med = {k: statistics.median(v) for k, v in walls.items() if v}
@@ -572,6 +577,9 @@ def walltime(args: argparse.Namespace) -> None:
     for k in names:
         if k in med:
             print(f"| {k} | {med[k]:.1f} s | {', '.join(f'{x:.1f}' for x in walls[k])} |")
+    if "+ confirmation, no top-up" in med and "+ confirmation (default)" in med:
+        print(f"the top-up of the printed figures: default / no top-up "
+              f"{med['+ confirmation (default)'] / med['+ confirmation, no top-up']:.2f}x")
     if "launches" in med and "+ confirmation (default)" in med:
         print(f"confirmation (default) / launches only: {med['+ confirmation (default)'] / med['launches']:.2f}x "
               f"(target <= ~1.5x); / launches + racing: "
@@ -676,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--trials", type=int, default=16)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--rounds", type=int, default=2)
-    w.add_argument("--variants", nargs="+", default=["before", "launches", "racing", "nodecided", "default"],
+    w.add_argument("--variants", nargs="+", default=["before", "launches", "racing", "nodecided", "notopup", "default"],
                    choices=["before", "launches", "racing", "nodecided", "default"])
     q = sub.add_parser("pressure")
     q.add_argument("--study", default="stencil-gcc")

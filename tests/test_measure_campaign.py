@@ -4,7 +4,7 @@ confirmation, and a kill -9 during a confirmation, on a real program whose time 
 The program's kernel sleeps (so its time does not depend on the machine's load, only on what
 the test asks): mode `base` 8 ms (the baseline), `fast` 2 ms, `slow` (and `m...`) 24 ms, and `lucky` 2 ms
 until its output has been verified (its whole screening) and 24 ms after, which is what a configuration measured in a
-lucky moment looks like. Every launch appends its mode to a log, so a test can see what ran
+lucky moment looks like; `flip` 2 ms, with another output from its 17th launch (a point that goes wrong late). Every launch appends its mode to a log, so a test can see what ran
 when. Gaps (2 vs 8 vs 24 ms) are far wider than scheduling noise."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ void tune_setup(int argc, char **argv) {
     if (!strcmp(mode, "fast")) ms = 2;
     else if (!strcmp(mode, "slow") || mode[0] == 'm') ms = 24;
     else if (!strcmp(mode, "lucky")) ms = count("lucky-ref") == 0 ? 2 : 24;   /* fast until verified */
+    else if (!strcmp(mode, "flip")) { ms = 2; if (count("flip") >= 17) result = 8; }   /* wrong from its 17th launch */
     if (setup_ms > 0) sleep_ms(setup_ms);
 }
 void tune_kernel(void) { sleep_ms(ms); }
@@ -185,7 +186,7 @@ def test_a_confirmation_stops_once_admission_is_decided(lab):
     the pessimistic end of 6-8 pairs, their whole range, past the break-even); with that rule
     off it runs to confirm_max_pairs. Its screening stopped after min_launches (3): promoted."""
     study = write(lab, "dec", ["base", "fast"], confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=14)
-    out = lab.ok("explore", study, *EVERY).stdout
+    out = lab.ok("explore", study, *EVERY, "--target-opt", "confirm_topup=false").stdout
     fast = by_mode(lab, study)["fast"].measurement
     conf = fast["confirmation"]
     assert conf["stopped"] == "decided" and conf["confirmed"] and 6 <= conf["pairs"] < 14, conf["pairs"]
@@ -257,3 +258,95 @@ def test_kill_during_a_confirmation_then_resume_loses_nothing(lab):
     assert any(r.status.value == "interrupted" for r in fast)   # the killed trial, retried
     done = next(r for r in fast if r.status.value == "complete")
     assert done.measurement["confirmation"]["confirmed"] and done.retry_of is not None
+
+
+def topups(lab, study: str) -> dict[str, object]:
+    """The study's top-up attributes (tuner.measure.topup): pair index or "end" -> document."""
+    from tuner.studystore import open_study
+    from tuner.study import load_study
+
+    spec = load_study(study)
+    st = open_study(spec, lab.root / "results" / spec.name, None, create=False)
+    out = {}
+    for k, v in st.user_attrs.items():
+        if k.startswith("tune.topup."):
+            rest = k[len("tune.topup."):].split(".")
+            out["end" if len(rest) == 1 else int(rest[1])] = v
+    return out
+
+
+def test_explore_tops_up_the_printed_figure_to_the_policy(lab):
+    """Admission stops at the decided rule (< 14 pairs); the figure explore prints for the best
+    point then has all 14 pairs (confirm_ci_rel 0: never narrow enough), the new ones interleaved
+    with the baseline and stored in the study; a second explore adds nothing."""
+    study = write(lab, "topup", ["base", "fast"], confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=14)
+    out = lab.ok("explore", study, *EVERY).stdout
+    fast = by_mode(lab, study)["fast"]
+    conf = fast.measurement["confirmation"]                 # the record keeps the admission figure
+    k = conf["pairs"]
+    assert conf["stopped"] == "decided" and 6 <= k < 14
+    got = topups(lab, study)
+    end = got.pop("end")
+    assert sorted(got) == list(range(14 - k)) and end["from"] == k and end["added"] == 14 - k
+    assert end["stopped"] == "max" and end["pairs"] == 14 and end["speedup"]["n"] == 14
+    sp = end["speedup"]
+    assert 3.0 < sp["value"] < 5.5 and sp["high"] / sp["low"] - 1 < conf["speedup"]["high"] / conf["speedup"]["low"] - 1 + 0.5
+    line = next(ln for ln in out.splitlines() if "best latency_ms vs baseline" in ln)
+    assert f"{sp['value']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]" in line
+    assert f"14 ABBA pairs ({k} at admission, {14 - k} more at the end)" in line
+    assert f"{k} at admission, {14 - k} more at the end" in out.split("speed-up of each front point")[1]
+    log = launches(lab, "topup")
+    assert log.count("fast") == len(fast.measurement["launches"]) + 14
+    tail = log[len(log) - 2 * (14 - k):]                      # the top-up: ABBA, continuing the order
+    assert tail.count("fast") == tail.count("base") == 14 - k
+    assert all({tail[i], tail[i + 1]} == {"fast", "base"} for i in range(0, len(tail), 2))
+    assert lab.ok("explore", study, *EVERY).stdout.count(f"14 ABBA pairs ({k} at admission") == 1
+    assert launches(lab, "topup") == log                      # nothing more to do
+    doc = lab.json("status", study)["measurement"]
+    assert doc["topped_up"] == 1 and doc["topup_pairs"] == 14 - k and doc["topup_seconds"] > 0
+
+    study = write(lab, "notopup", ["base", "fast"], confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=14)
+    out = lab.ok("explore", study, *EVERY, "--target-opt", "confirm_topup=false").stdout
+    assert topups(lab, study) == {} and "at admission" not in out
+
+
+def test_kill_during_the_top_up_then_resume_keeps_every_stored_pair(lab):
+    study = write(lab, "killup", ["base", "fast"], setup_ms=80, confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=16)
+    proc = lab.popen("explore", study, *EVERY, "--no-progress")
+    journal = lab.root / "results" / "killup" / "journal.log"
+    try:
+        wait_for(lambda: journal.exists() and journal.read_text().count('"tune.topup.') >= 2, 180,
+                 "two top-up pairs to be stored")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    before = topups(lab, study)
+    assert "end" not in before and len(before) >= 2
+    log = launches(lab, "killup")
+    k = by_mode(lab, study)["fast"].measurement["confirmation"]["pairs"]
+    out = lab.ok("explore", study, *EVERY).stdout
+    after = topups(lab, study)
+    end = after.pop("end")
+    assert end["from"] == k and end["added"] == 16 - k and end["pairs"] == 16
+    assert all(after[i] == doc for i, doc in before.items())      # the stored pairs kept, as they were
+    assert sorted(after) == list(range(16 - k))
+    new = launches(lab, "killup")[len(log):]                   # only the missing pairs were run
+    assert new.count("fast") == 16 - k - len(before) and new.count("base") == 16 - k - len(before)
+    assert f"16 ABBA pairs ({k} at admission, {16 - k} more at the end)" in out
+
+
+def test_a_wrong_output_during_the_top_up_stops_it_and_keeps_the_admission_figure(lab):
+    study = write(lab, "flip", ["base", "flip"], confirm_ci_rel=0.0, decided_rel=0.6, max_pairs=20)
+    proc = lab.ok("explore", study, *EVERY)
+    flip = by_mode(lab, study)["flip"]
+    conf = flip.measurement["confirmation"]
+    assert conf["stopped"] == "decided" and len(flip.measurement["launches"]) + conf["pairs"] < 17
+    end = topups(lab, study)["end"]
+    assert end["stopped"] == "wrong output" and "speedup" not in end and "not " in end["detail"]
+    sp = conf["speedup"]
+    line = next(ln for ln in proc.stdout.splitlines() if "best latency_ms vs baseline" in ln)
+    assert f"{sp['value']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]" in line and "at admission" not in line
+    assert "top-up stopped: wrong output" in proc.stdout, proc.stdout
+    assert f"warning: trial {flip.number}'s top-up stopped (wrong output" in proc.stderr

@@ -253,6 +253,29 @@ def test_compare_on_pair_sees_every_pair():
     assert got == [(i, 1.0, 2.0) for i in range(6)]
 
 
+def test_compare_continues_from_prior_pairs_in_abba_order():
+    """A stored comparison continued later (explore's top-up): the earlier pairs count towards the
+    interval and max_pairs, the order goes on (pair 6 is A B, pair 7 is B A), on_pair numbers the
+    new pairs after the old, and a prior that already meets the policy runs nothing."""
+    order, got = [], []
+
+    def make(name, ms):
+        def once(i):
+            order.append((name, i))
+            return launch(ms * (1 + 0.01 * (i % 3)) if name == "a" else ms)
+        return once
+    first = compare(make("a", 8.0), make("b", 10.0), PairPolicy(6, 6, ci_rel=0.0))
+    order.clear()
+    c = compare(make("a", 8.4), make("b", 10.0), PairPolicy(6, 10, ci_rel=0.0), prior=(first.a, first.b),
+                on_pair=lambda i, x, y: got.append(i))
+    assert order == [("a", 6), ("b", 6), ("b", 7), ("a", 7), ("a", 8), ("b", 8), ("b", 9), ("a", 9)]
+    assert got == [6, 7, 8, 9] and c.pairs == 10 and c.a[:6] == first.a and c.stopped == "max"
+    assert c.ratio.n == 10 and 0.8 < c.ratio.value < 0.84 < c.ratio.high   # 6 pairs near 0.8, 4 near 0.84
+    order.clear()
+    again = compare(make("a", 8.0), make("b", 10.0), PairPolicy(6, 10, ci_rel=0.05), prior=(first.a, first.b))
+    assert order == [] and again.stopped == "ci" and again.pairs == 6
+
+
 def test_contended_launches_are_flagged_and_left_out_while_enough_remain():
     def run(ms, ratio, preempted):
         return Measurement(metrics={"latency_ms": ms, "cpu_wall_ratio": ratio, "preempted": preempted},

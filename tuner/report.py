@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 from tuner import trials as T
+from tuner.measure.topup import merge   # explore's top-ups of its printed figures
 from tuner.result import TrialRecord, TrialStatus
 from tuner.pareto import default_reference, hypervolume, knee_index, pareto_front, trial_values
 from tuner.space import config_key
@@ -40,7 +41,7 @@ def baseline_key(spec: StudySpec) -> str | None:
 
 
 def build_report(spec: StudySpec, study: optuna.Study) -> Report:
-    recs = T.records(study, spec.objectives)
+    recs = merge(T.records(study, spec.objectives), study.user_attrs)
     verified = [r for r in recs if r.status == TrialStatus.COMPLETE]
     front = pareto_front(verified, spec.objectives)
     directions = [o.direction for o in spec.objectives]

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         jobs.run(campaign, args.jobs)
+        top_up(campaign, spec, target, say)
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted: {campaign.finished()} trials finished and stored; run the same command to resume",
@@ -154,11 +155,38 @@ def print_confirmed(report: Any, spec: Any) -> None:
             continue
         sp = conf["speedup"]
         lines.append(f"  trial {r.number}: {sp['value']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}] "
-                     f"({conf['pairs']} pairs: {conf['candidate_ms']:.4g} ms against {conf['baseline_ms']:.4g} ms)")
+                     f"({conf['pairs']} pairs: {conf['candidate_ms']:.4g} ms against {conf['baseline_ms']:.4g} ms)"
+                     + _topped(conf))
     if lines:
         print(f"speed-up of each front point over the baseline ({', '.join(names)}; paired ABBA launches in "
               "fresh processes, 95% CI):")
         print("\n".join(lines))
+
+
+def top_up(campaign: Campaign, spec: Any, target: Any, say: Any) -> None:
+    """More pairs for the figures printed next (tuner.measure.topup): the best point of each
+    timed objective and the knee, when the campaign confirmed them and the target asks for it."""
+    ms = target.spec.measure
+    if not (ms.noisy and ms.confirm and ms.confirm_topup and getattr(campaign.evaluator, "active", False)):
+        return
+    from tuner.measure.topup import top_up_all
+    t0 = time.perf_counter()
+    done = top_up_all(campaign.study, spec, target, build_report(spec, campaign.study), say)
+    if done:
+        say(f"topped up {len(done)} figure{'s' if len(done) != 1 else ''} in {time.perf_counter() - t0:.1f}s")
+    for number, doc in done.items():
+        if doc.get("stopped") in ("failed", "wrong output"):
+            print(f"warning: trial {number}'s top-up stopped ({doc['stopped']}: {doc.get('detail', '')[-200:]}); "
+                  f"its figure is the one from admission: check it with `tune confirm {spec.name}`", file=sys.stderr)
+
+
+def _topped(conf: Any) -> str:
+    up = conf.get("topped_up") or {}
+    if up.get("stopped") in ("failed", "wrong output"):
+        return f"; top-up stopped: {up['stopped']} ({up.get('detail', '')[-120:]})"
+    if up.get("added"):
+        return f"; {up['from']} at admission, {up['added']} more at the end"
+    return ""
 
 
 def fmt_point(p: list[float]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from tuner import trials as T
 from tuner.measure import summary as measure_summary
+from tuner.measure.topup import merge   # explore's top-ups of its printed figures
 from tuner.result import TrialRecord, TrialStatus
 from tuner.cli.common import add_format, add_study
 from tuner.engine import load_campaign
@@ -51,7 +52,7 @@ def surrogate_summary(recs: list[TrialRecord]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     spec, study = load_campaign(args.study, args.results, args.storage)
-    recs = T.records(study, spec.objectives)
+    recs = merge(T.records(study, spec.objectives), study.user_attrs)
     doc = T.counts(recs)
     doc["study"] = spec.name
     doc["median_seconds_per_trial"] = timing_summary(recs)

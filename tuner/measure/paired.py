@@ -105,17 +105,26 @@ def pair_interval(la: Sequence[Launch], lb: Sequence[Launch], policy: PairPolicy
 
 
 def compare(a: Once, b: Once, policy: PairPolicy = PairPolicy(), race: Race | None = None,
-            on_pair: Callable[[int, Launch, Launch], None] | None = None) -> Comparison:
+            on_pair: Callable[[int, Launch, Launch], None] | None = None,
+            prior: tuple[Sequence[Launch], Sequence[Launch]] = ((), ())) -> Comparison:
     """Run a and b in ABBA order, one fresh process each per call, until settled, `max_pairs`,
-    a failure, or `race(interval)` returns True (stopped "raced") or a string (stopped with that name). `on_pair(i, a_launch, b_launch)` is called after
-    each pair (to store it as it comes). `once(i)` gets the launch index within its build."""
+    a failure, or `race(interval)` returns True (stopped "raced") or a string (stopped with that
+    name). `on_pair(i, a_launch, b_launch)` is called after each pair (to store it as it comes).
+    `once(i)` gets the launch index within its build. `prior`: pairs taken earlier (a stored
+    comparison to continue, e.g. a confirmation topped up later): they count towards the
+    interval and `max_pairs`, and the ABBA order goes on from them; the result holds them too
+    (`seconds` is this call's)."""
     t0 = time.perf_counter()
-    la: list[Launch] = []
-    lb: list[Launch] = []
+    start = min(len(prior[0]), len(prior[1]))
+    la: list[Launch] = list(prior[0][:start])
+    lb: list[Launch] = list(prior[1][:start])
     runs: dict[str, list[Measurement]] = {"a": [], "b": []}
-    iv = Interval(math.nan, math.nan, math.nan, 0, 0.0, policy.level)
+    iv = (pair_interval(la, lb, policy) if start
+          else Interval(math.nan, math.nan, math.nan, 0, 0.0, policy.level))
     stopped = "max"
-    for i in range(policy.max_pairs):
+    if start and policy.settled(iv):
+        return Comparison(iv, tuple(la), tuple(lb), "ci", seconds=0.0)
+    for i in range(start, policy.max_pairs):
         order = ((a, la, "a"), (b, lb, "b")) if i % 2 == 0 else ((b, lb, "b"), (a, la, "a"))
         for once, sink, name in order:
             m, launch = _launch(once, i, policy.contention)
@@ -169,7 +178,8 @@ def admitted(threshold: float, rel: float, min_n: int = 6) -> Race:
 
 def compare_builds(target: Any, program: Any, a: tuple[Any, Any], b: tuple[Any, Any],
                    policy: PairPolicy | None = None, race: Race | None = None,
-                   on_pair: Callable[[int, Launch, Launch], None] | None = None) -> Comparison:
+                   on_pair: Callable[[int, Launch, Launch], None] | None = None,
+                   prior: tuple[Sequence[Launch], Sequence[Launch]] = ((), ())) -> Comparison:
     """`compare` two (Build, Rendering) pairs on a target (tuner.targets.Target), with its
     [measure] confirm_* policy unless one is given; the environment goes in `extra`."""
     from tuner.measure.environment import Watch     # here: keeps this module free of /proc at import
@@ -178,8 +188,8 @@ def compare_builds(target: Any, program: Any, a: tuple[Any, Any], b: tuple[Any, 
     once_a = target.launcher(a[0], program, a[1])
     once_b = target.launcher(b[0], program, b[1])
     if not getattr(target, "runs_here", False):
-        c = compare(once_a, once_b, policy, race, on_pair)
+        c = compare(once_a, once_b, policy, race, on_pair, prior)
         return replace(c, extra={"environment": {"runs_on": "remote"}})
     with Watch(target.placement(program, a[1]), target.spec.measure.contention) as watch:
-        c = compare(once_a, once_b, policy, race, on_pair)
+        c = compare(once_a, once_b, policy, race, on_pair, prior)
     return replace(c, extra={"environment": watch.record})

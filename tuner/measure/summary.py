@@ -5,8 +5,8 @@ for a timed objective only a *confirmed* one (the paired ABBA ratio with its 95%
 tuner.measure.confirm), never a ratio of two values measured minutes apart; for an exact one
 (code size, accuracy), and for every objective of a deterministic target (a simulator's reported
 latency: `noisy=False`, nothing to confirm), the ratio of the values. `savings` sums what racing saved (and
-promotion: screening cut short for a point going to confirmation anyway), the confirmations
-and the baseline's drift.
+promotion: screening cut short for a point going to confirmation anyway), the confirmations,
+the top-ups of printed figures (records merged by tuner.measure.topup.merge) and the baseline's drift.
 """
 
 from __future__ import annotations
@@ -50,12 +50,27 @@ def speedups(verified: Sequence[Any], baseline: Any | None, objectives: Sequence
             k = _exact_part(o, best.metrics, baseline.metrics)
             out[o.name] = {"kind": "paired", "trial": best.number, "value": sp["value"] * k, "low": sp["low"] * k,
                            "high": sp["high"] * k, "pairs": conf.get("pairs", sp.get("n")),
-                           "coverage": sp.get("coverage")}
+                           "coverage": sp.get("coverage"), "admitted_at": _admitted_at(conf)}
             continue
         b, v = baseline.values[o.name], best.values[o.name]
         if b > 0 and v > 0:
             out[o.name] = {"kind": "exact", "trial": best.number, "value": (b / v) ** o.sign}
     return out
+
+
+def _admitted_at(conf: Mapping[str, Any]) -> int | None:
+    """The pairs the confirmation had at admission, when explore topped it up since
+    (tuner.measure.topup), else None."""
+    up = conf.get("topped_up")
+    return int(up["from"]) if isinstance(up, Mapping) and up.get("added") else None
+
+
+def pairs_text(pairs: Any, admitted_at: int | None) -> str:
+    """"16 ABBA pairs (6 at admission, 10 more at the end)", or "6 ABBA pairs"."""
+    text = f"{pairs} ABBA pairs"
+    if admitted_at is not None and isinstance(pairs, int) and pairs > admitted_at:
+        text += f" ({admitted_at} at admission, {pairs - admitted_at} more at the end)"
+    return text
 
 
 def _exact_part(o: Any, best: Mapping[str, float], base: Mapping[str, float]) -> float:
@@ -74,7 +89,7 @@ def format_speedup(name: str, s: Mapping[str, Any]) -> str:
     kind = s["kind"]
     if kind == "paired":
         return (f"best {name} vs baseline: {s['value']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] "
-                f"(95% CI, {s['pairs']} ABBA pairs of launches; trial {s['trial']})")
+                f"(95% CI, {pairs_text(s['pairs'], s.get('admitted_at'))} of launches; trial {s['trial']})")
     if kind == "exact":
         return f"best {name} vs baseline: {s['value']:.3f}x (exact; trial {s['trial']})"
     if kind == "baseline":
@@ -86,6 +101,7 @@ def format_speedup(name: str, s: Mapping[str, Any]) -> str:
 def savings(records: Sequence[Any]) -> dict[str, Any]:
     """For `tune status`: launches and seconds saved by racing, confirmations, baseline checks."""
     launches, seconds, confirmed, raced_out, checks, measured = 0, 0.0, 0, 0, [], 0
+    topped, topped_pairs, topped_s = 0, 0, 0.0
     for r in records:
         meas = getattr(r, "measurement", None) or {}
         if meas.get("launches"):
@@ -96,6 +112,11 @@ def savings(records: Sequence[Any]) -> dict[str, Any]:
             if isinstance(s, Mapping):
                 launches += int(s.get("launches", 0))
                 seconds += float(s.get("seconds", 0.0))
+        up = conf.get("topped_up")
+        if isinstance(up, Mapping):          # explore's top-up of a printed figure (tuner.measure.topup)
+            topped += 1
+            topped_pairs += int(up.get("added", 0))
+            topped_s += float(up.get("seconds", 0.0))
         if "speedup" in conf:
             confirmed += bool(conf.get("confirmed"))
             raced_out += not conf.get("confirmed")
@@ -107,7 +128,8 @@ def savings(records: Sequence[Any]) -> dict[str, Any]:
             "baseline_drift": {"min": min(drift), "max": max(drift)} if drift else None,
             "raced": sum(1 for r in records if (getattr(r, "measurement", None) or {}).get("stopped") == "raced"),
             "promoted": sum(1 for r in records
-                            if (getattr(r, "measurement", None) or {}).get("stopped") == "promoted")}
+                            if (getattr(r, "measurement", None) or {}).get("stopped") == "promoted"),
+            "topped_up": topped, "topup_pairs": topped_pairs, "topup_seconds": round(topped_s, 1)}
 
 
 def format_savings(s: Mapping[str, Any]) -> str:
@@ -117,6 +139,9 @@ def format_savings(s: Mapping[str, Any]) -> str:
                if s["confirmations_raced_out"] else ""))
     if s.get("promoted"):
         text += f" ({s['promoted']} sent to confirmation after their first launches)"
+    if s.get("topped_up"):
+        text += (f"; {s['topped_up']} printed figure{'s' if s['topped_up'] != 1 else ''} topped up at the end "
+                 f"({s['topup_pairs']} more pairs, {s['topup_seconds']:.1f}s)")
     if s["baseline_checks"]:
         d = s["baseline_drift"]
         n = s["baseline_checks"]

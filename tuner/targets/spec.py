@@ -50,6 +50,8 @@ class MeasureSpec:
     build_cpu: str = "auto"  # CPU list for builds, "auto" (the cores not running) or "none"
     pin_cpu: str = ""        # older name for run_cpu (kept: `--target-opt pin_cpu=1` still works)
     confirm: bool = True     # campaigns confirm would-be front points against the baseline (ABBA)
+    confirm_topup: bool = True   # explore tops up the points it prints as best (and the knee) to
+                                 # confirm_ci_rel / confirm_max_pairs at its end (tuner.measure.topup)
     race: bool = True        # campaigns stop candidates out of the running early
     race_margin: float = 0.05    # ... when even their best launch, less this, misses the front
     baseline_every: int = 8  # campaigns re-measure the baseline every K measured trials (and per run)
