@@ -11,9 +11,12 @@ Both sides tune ``C = A @ B`` (float32, M=N=K=512, the study's shape) for LLVM o
   same PrimFunc, target ``{"kind": "llvm", "mcpu": <host>, "num-cores": 2}``, default
   evolutionary search with the XGBoost cost model (needs ``psutil`` and ``xgboost``).
 
-The best schedule of each is then re-timed the same way (``time_evaluator``, number=1,
-repeat=20, min_repeat_ms=50) and checked against numpy, so the GFLOP/s columns compare like
-with like; each side's own view of its best is printed too.
+The best schedule of each (tune's knobs; MetaSchedule's scheduled module, kept as TVMScript)
+is then built again in this process, checked against numpy, and re-timed the same way, the two
+interleaved (``--rounds`` rounds of A B B A, each a ``time_evaluator`` call with number=1,
+repeat=20, min_repeat_ms=50; the figure is the median of all samples): the GFLOP/s columns
+compare like with like, at the same moment, whatever the load was while each side searched.
+Each side's own view of its best is printed too.
 
 MetaSchedule's stock ``LocalBuilder`` fails every candidate here: its build function
 imports ``tvm.s_tir.tensor_intrin`` in a fresh worker process per batch, which takes
@@ -21,11 +24,17 @@ longer than the 30 s build timeout (20-45 s on this 2-core machine), so every bu
 with "LocalBuilder: Timeout, killed after 30.0 seconds". By default this bench hands the
 builder the same build function minus that import (nothing here is tensorized);
 ``--stock-builder`` keeps the stock one to reproduce the failure.
+
+Each (side, trials, seed) result is cached as JSON in ``--out`` (results/tvm_metaschedule), so
+the runs can be split over several holds of the shared lock (``--only tune``, ``--only ms``,
+one budget at a time) and a last call prints the table from the cache; ``--fresh`` reruns.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import sys
 import tempfile
@@ -43,14 +52,17 @@ STUDY = ROOT / "search_spaces" / "tvm-matmul.toml"
 RETIME = tm.Options(timing=tm.Timing(number=1, repeat=20, min_repeat_ms=50))
 
 
-def _as_field(value):
-    return {"on": True, "off": False}.get(value, value)
+BOOL_KNOBS = {f.name for f in dataclasses.fields(tm.Knobs) if f.type in (bool, "bool")}
+
+
+def _as_field(name: str, value):
+    """A knob value as tm.Knobs holds it: on/off -> bool for the on/off knobs only."""
+    return {"on": True, "off": False}.get(value, value) if name in BOOL_KNOBS else value
 
 
 def run_tune(shape: tm.Shape, trials: int, seed: int, extra: list[str]) -> dict:
     """`tune explore tvm-matmul` with its defaults (sampler auto, surrogate, declared constraints
     resampled, divisor tiles), as a user runs it; then its best schedule re-timed."""
-    import json  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
     from tuner.result import TrialRecord, TrialStatus  # noqa: PLC0415
@@ -76,13 +88,12 @@ def run_tune(shape: tm.Shape, trials: int, seed: int, extra: list[str]) -> dict:
            "infeasible": sum(r.status == TrialStatus.INFEASIBLE and not r.resampled for r in recs),
            "pruned": sum(r.status == TrialStatus.PRUNED for r in recs),
            "measured": sum(r.measured for r in recs), "best_knobs": None,
-           "tuner_gflops": math.nan, "gflops": math.nan}
+           "tuner_gflops": math.nan}
     if best is not None:
-        knobs = tm.Knobs(**{k: _as_field(v) for k, v in best.config.items()})
-        out["best_knobs"] = knobs
+        knobs = tm.Knobs(**{k: _as_field(k, v) for k, v in best.config.items()})
+        out["best_knobs"] = dataclasses.asdict(knobs)
         out["best_config"] = json.dumps(dict(best.config))
         out["tuner_gflops"] = shape.flop / (best.values["latency_ms"] * 1e6)
-        out["gflops"] = tm.measure(shape, knobs, RETIME)["gflops"]
     return out
 
 
@@ -101,8 +112,7 @@ def run_metaschedule(shape: tm.Shape, trials: int, seed: int, stock_builder: boo
     import tvm  # noqa: PLC0415
     from tvm.s_tir import meta_schedule as ms  # noqa: PLC0415
 
-    target = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(),
-                                "num-cores": 2})
+    target = _ms_target()
     func = tm.prim_func(shape)
     builder = "local" if stock_builder else ms.builder.LocalBuilder(
         f_build=_build_without_intrin_import)
@@ -119,17 +129,35 @@ def run_metaschedule(shape: tm.Shape, trials: int, seed: int, stock_builder: boo
         sch = ms.tir_integration.compile_tir(db, func, target)
     out = {"trials": trials, "wall_s": wall, "measured": len(costs),
            "tuner_gflops": shape.flop / (min(costs) * 1e9) if costs else math.nan,
-           "gflops": math.nan, "error": None}
+           "script": None, "error": None}
     if sch is None:
         out["error"] = "no valid schedule in the database (all candidates failed)"
         return out
-    lib = tvm.tirx.build(sch.mod, target=target)
-    out["gflops"] = _retime(shape, lib)
+    out["script"] = sch.mod.script()
     return out
 
 
-def _retime(shape: tm.Shape, lib) -> float:
-    """GFLOP/s of a built matmul, timed like tm.measure, after a numpy check."""
+def _ms_target():
+    import tvm  # noqa: PLC0415
+
+    return tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(),
+                              "num-cores": 2})
+
+
+def _checked(shape: tm.Shape, lib, inputs) -> None:
+    """Run ``lib`` once on NaN-filled output and compare with float64 numpy (raises on mismatch)."""
+    import numpy as np  # noqa: PLC0415
+
+    a, b, ta, tb, tc = inputs
+    tc.copyfrom(np.full((shape.M, shape.N), np.nan, dtype=np.float32))
+    lib["main"](ta, tb, tc)
+    np.testing.assert_allclose(tc.numpy(), a.astype(np.float64) @ b.astype(np.float64),
+                               rtol=RETIME.rtol, atol=RETIME.atol)
+
+
+def retime(shape: tm.Shape, libs: dict, rounds: int) -> dict[str, float]:
+    """GFLOP/s of each built matmul in ``libs`` (name -> module), checked against numpy first,
+    then timed interleaved: ``rounds`` rounds of A B B A (A B ... B A for more than two)."""
     import numpy as np  # noqa: PLC0415
     import tvm  # noqa: PLC0415
 
@@ -138,14 +166,45 @@ def _retime(shape: tm.Shape, lib) -> float:
     a = rng.random((shape.M, shape.K), dtype=np.float32)
     b = rng.random((shape.K, shape.N), dtype=np.float32)
     ta, tb = tvm.runtime.tensor(a, dev), tvm.runtime.tensor(b, dev)
-    tc = tvm.runtime.tensor(np.full((shape.M, shape.N), np.nan, dtype=np.float32), dev)
-    lib["main"](ta, tb, tc)
-    np.testing.assert_allclose(tc.numpy(), a.astype(np.float64) @ b.astype(np.float64),
-                               rtol=RETIME.rtol, atol=RETIME.atol)
+    tc = tvm.runtime.tensor(np.zeros((shape.M, shape.N), dtype=np.float32), dev)
+    for lib in libs.values():
+        _checked(shape, lib, (a, b, ta, tb, tc))
     t = RETIME.timing
-    res = lib.time_evaluator("main", dev, number=t.number, repeat=t.repeat,
-                             min_repeat_ms=t.min_repeat_ms)(ta, tb, tc)
-    return shape.flop / (float(np.median(res.results)) * 1e9)
+    evaluators = {name: lib.time_evaluator("main", dev, number=t.number, repeat=t.repeat,
+                                           min_repeat_ms=t.min_repeat_ms) for name, lib in libs.items()}
+    samples: dict[str, list[float]] = {name: [] for name in libs}
+    names = list(libs)
+    for _ in range(rounds):
+        for name in names + names[::-1]:
+            samples[name] += list(evaluators[name](ta, tb, tc).results)
+    return {name: shape.flop / (float(np.median(s)) * 1e9) for name, s in samples.items()}
+
+
+def build_tune(shape: tm.Shape, r: dict):
+    """tune's best schedule, built as its trials built it (None if it found none)."""
+    return tm.build(shape, tm.Knobs(**r["best_knobs"])) if r.get("best_knobs") else None
+
+
+def build_ms(r: dict):
+    """MetaSchedule's best schedule from its TVMScript, built for its target (None if none)."""
+    import tvm  # noqa: PLC0415
+
+    if not r.get("script"):
+        return None
+    return tvm.tirx.build(tvm.script.from_source(r["script"]), target=_ms_target())
+
+
+def _cached(path: Path, fresh: bool, compute) -> dict:
+    """A side's result from ``path``, or computed and written there before the next run starts."""
+    if path.exists() and not fresh:
+        r = json.loads(path.read_text())
+        r["cached"] = True
+        return r
+    r = compute()
+    if not r.get("error"):                   # a failure is printed, not kept
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, default=str))
+    return r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stock-builder", action="store_true",
                    help="MetaSchedule with its unmodified LocalBuilder (times out here)")
     p.add_argument("--work-dir", help="keep MetaSchedule's logs and database here")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "tvm_metaschedule",
+                   help="cache of finished runs (one JSON per side, budget and seed)")
+    p.add_argument("--fresh", action="store_true", help="rerun even when a cached result exists")
+    p.add_argument("--rounds", type=int, default=3, help="ABBA rounds of the final re-timing")
     args = p.parse_args(argv)
     try:
         import tvm  # noqa: F401, PLC0415
@@ -164,31 +227,49 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tvm_metaschedule: apache-tvm is not installed ({exc})", file=sys.stderr)
         return 2
     shape = tm.Shape(512, 512, 512)      # the study's shape
+    tag = "-".join(args.tune_args.split()).replace("/", "_")
     rows = []
     for trials in [int(t) for t in args.trials.split(",")]:
         if args.only in (None, "tune"):
-            r = run_tune(shape, trials, args.seed, args.tune_args.split())
-            print(f"tune ({trials} trials): {r['sampler']}; measured {r['measured']}, resampled "
-                  f"(declared constraints, not counted) {r['resampled']}, infeasible {r['infeasible']}, "
-                  f"pruned {r['pruned']}; best {r['best_knobs']}", flush=True)
+            path = args.out / f"tune{'-' + tag if tag else ''}-t{trials}-s{args.seed}.json"
+            r = _cached(path, args.fresh, lambda: run_tune(shape, trials, args.seed, args.tune_args.split()))
+            print(f"tune ({trials} trials{', cached' if r.get('cached') else ''}): {r['sampler']}; measured "
+                  f"{r['measured']}, resampled (declared constraints, not counted) {r['resampled']}, "
+                  f"infeasible {r['infeasible']}, pruned {r['pruned']}; best {r['best_knobs']}", flush=True)
             rows.append(("tune", r))
         if args.only in (None, "ms"):
-            try:
-                r = run_metaschedule(shape, trials, args.seed, args.stock_builder, args.work_dir)
-            except Exception as exc:  # noqa: BLE001 (report why MetaSchedule could not run)
-                r = {"trials": trials, "wall_s": math.nan, "tuner_gflops": math.nan,
-                     "gflops": math.nan, "error": f"{type(exc).__name__}: {tm._first_line(exc)}"}
+            path = args.out / f"ms{'-stock' if args.stock_builder else ''}-t{trials}-s{args.seed}.json"
+
+            def ms() -> dict:
+                try:
+                    return run_metaschedule(shape, trials, args.seed, args.stock_builder, args.work_dir)
+                except Exception as exc:  # noqa: BLE001 (report why MetaSchedule could not run)
+                    return {"trials": trials, "wall_s": math.nan, "tuner_gflops": math.nan,
+                            "error": f"{type(exc).__name__}: {tm._first_line(exc)}"}
+            r = _cached(path, args.fresh, ms)
             if r.get("error"):
                 print(f"MetaSchedule: {r['error']}", flush=True)
             rows.append(("MetaSchedule", r))
-    print(f"\nmatmul 512^3 fp32, llvm mcpu={tvm.target.codegen.llvm_get_system_cpu()}, seed {args.seed}")
-    print(f"{'tuner':<14}{'trials':>7}{'wall s':>9}{'own GFLOP/s':>13}{'re-timed GFLOP/s':>18}")
+    budgets = sorted({r["trials"] for _, r in rows})
+    gflops: dict[tuple[str, int], float] = {}
+    for trials in budgets:
+        libs = {}
+        for name, r in rows:
+            if r["trials"] == trials:
+                lib = build_tune(shape, r) if name == "tune" else build_ms(r)
+                if lib is not None:
+                    libs[name] = lib
+        if libs:
+            for name, g in retime(shape, libs, args.rounds).items():
+                gflops[(name, trials)] = g
+    print(f"\nmatmul 512^3 fp32, llvm mcpu={tvm.target.codegen.llvm_get_system_cpu()}, seed {args.seed}; "
+          f"re-timed together, {args.rounds} rounds of ABBA")
+    print(f"{'tuner':<14}{'trials':>7}{'measured':>10}{'wall s':>9}{'own GFLOP/s':>13}{'re-timed GFLOP/s':>18}")
     for name, r in rows:
-        print(f"{name:<14}{r['trials']:>7}{r['wall_s']:>9.1f}{r['tuner_gflops']:>13.1f}"
-              f"{r['gflops']:>18.1f}")
-    by = {(name, r["trials"]): r["gflops"] for name, r in rows}
-    for trials in sorted({r["trials"] for _, r in rows}):
-        t, m = by.get(("tune", trials)), by.get(("MetaSchedule", trials))
+        print(f"{name:<14}{r['trials']:>7}{r['measured'] if 'measured' in r else '-':>10}{r['wall_s']:>9.1f}"
+              f"{r['tuner_gflops']:>13.1f}{gflops.get((name, r['trials']), math.nan):>18.1f}")
+    for trials in budgets:
+        t, m = gflops.get(("tune", trials)), gflops.get(("MetaSchedule", trials))
         if t is not None and m is not None:
             verdict = "at least equal" if t >= m else "BEHIND"
             print(f"{trials} trials: tune {t:.1f} vs MetaSchedule {m:.1f} GFLOP/s re-timed: {verdict}")
