@@ -50,7 +50,7 @@ def run(study: str, sampler: str, surrogate: str, seed: int, trials: int, obviou
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "tuner", "explore", study, "--trials", str(trials),
                                "--sampler", sampler, "--surrogate", surrogate, "--seed", str(seed),
-                               "--results", tmp, "--no-export", "--no-progress", *([] if obvious else ["--no-seeds"])],
+                               "--results", tmp, "--no-export", *([] if obvious else ["--no-seeds"])],
                               capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
