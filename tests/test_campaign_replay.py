@@ -62,10 +62,10 @@ def test_each_configuration_is_measured_once(replay):
     recs = replay.records(study)
     measured = [r for r in recs if r.status.measured]
     dups = [r for r in recs if r.status == TrialStatus.DUPLICATE]
-    assert len(measured) == 4 and len(dups) == 6 and len(set(configs(recs))) == 4
+    assert len(measured) == 4 and len(dups) >= 200 and len(set(configs(recs))) == 4
     first = {r.config_key: r.number for r in measured}
     assert all(d.duplicate_of == first[d.config_key] for d in dups)
-    assert T.counts(recs)["finished"] == 10
+    assert T.counts(recs)["finished"] == 4           # repeats are not counted (#10 item 2)
 
 
 # the steps at which a configuration is already stored, so the killed trial is retried
@@ -215,7 +215,7 @@ def test_a_journal_of_schema_1_resumes(lab):
     proc = explore(replay, study, 14)
     assert proc.returncode == 0, proc.stderr
     recs = replay.records(study)
-    assert T.counts(recs)["finished"] == 14
+    assert T.counts(recs)["finished"] == 14, proc.stderr
     assert all(snapshot(recs)[n] == v for n, v in before.items())
     by_number = {r.number: r for r in recs}
     assert by_number[10].status == TrialStatus.INTERRUPTED and by_number[11].status.finished

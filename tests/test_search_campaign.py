@@ -237,3 +237,48 @@ def test_a_sampler_that_only_repeats_itself_stops_the_campaign(lab, jobs):
     assert "proposed 200 already-measured configurations in a row (the space looks exhausted)" in proc.stderr
     recs = lab.records(study)
     assert sum(r.status == "complete" for r in recs) == 2 and len(recs) < 500, sorted((r.number, r.status, dict(r.config)) for r in recs)[:6]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_duplicates_cost_no_trial_and_a_resume_counts_as_before(lab, jobs):
+    """N is the number of trials measured (or judged: failed, pruned, infeasible by a run), not of
+    proposals: a repeated proposal is told to the sampler what its configuration got but does not
+    use up one of the N (#10 item 2), in one loop and with --jobs. `tune status` still shows the
+    duplicates, and a resumed campaign counts what it counted before: a duplicate stored before
+    this rule (no `uncounted`) still counts."""
+    target = write_replay(lab, f"dups{jobs}", grid_rows(4))     # 16 points: random repeats itself soon
+    study = lab.study(f"dups{jobs}", GRID_XY.replace("high = 19", "high = 3"), target=target)
+    args = ("explore", study, "--sampler", "random", "--seed", "2", "--jobs", jobs, "--surrogate", "off",
+            "--no-export", "--no-progress")
+    proc = lab.fork(*args, "--trials", "10")
+    assert proc.returncode == 0, proc.stderr
+    recs = lab.records(study)
+    dups = [r for r in recs if r.status == "duplicate"]
+    measured = [r for r in recs if r.status == "complete"]
+    assert dups and all(d.uncounted and not d.finished for d in dups)     # this seed repeats itself
+    assert len(measured) == 10 and len({r.config_key for r in measured}) == 10
+    status = lab.json("status", study)
+    assert status["finished"] == 10 and status["by_state"]["duplicate"] == len(dups)
+    # the same command again: nothing to do; a larger budget: exactly the difference is measured
+    assert lab.fork(*args, "--trials", "10").returncode == 0
+    assert len(lab.records(study)) == len(recs)
+    assert lab.fork(*args, "--trials", "13").returncode == 0
+    assert sum(r.status == "complete" for r in lab.records(study)) == 13
+    assert lab.json("status", study)["finished"] == 13
+
+
+def test_duplicates_stored_before_the_rule_still_count():
+    """A journal written when duplicates counted (no `uncounted` field) reads back counted, so a
+    resumed campaign neither re-runs nor loses the trials it spent on them."""
+    from optuna.distributions import IntDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from tuner.result import TrialRecord, TrialStatus
+
+    old = TrialRecord(3, TrialStatus.DUPLICATE, {"x": 1}, "k", duplicate_of=1)
+    new = TrialRecord(4, TrialStatus.DUPLICATE, {"x": 1}, "k", duplicate_of=1, uncounted=True)
+    assert "uncounted" not in old.to_attrs()["tune"] and new.to_attrs()["tune"]["uncounted"] is True
+    for rec, counted in ((old, True), (new, False)):
+        frozen = create_trial(state=TrialState.COMPLETE, values=[1.0], params={"x": 1},
+                              distributions={"x": IntDistribution(0, 3)}, user_attrs=rec.to_attrs())
+        assert TrialRecord.from_trial(frozen, []).finished is counted

@@ -1,5 +1,10 @@
 """The campaign: ask -> screen(history) -> evaluate -> tell, until N trials have finished.
 
+N counts trials that cost something or say something new (measured, failed, pruned by the
+surrogate); a proposal that repeats a measured configuration (a duplicate) or breaks a declared
+constraint is told to the sampler but not counted (TrialRecord.finished), and a sampler that does
+nothing else is stopped (`_exhausted`, `TinyFeasibleRegion`).
+
 Each trial's result is told (and so durable in the storage) before the next one starts, so a
 crash, Ctrl-C or kill -9 loses nothing already measured. Running the same command again continues
 the same study up to the same total. The loop only sequences the steps; each decision lives in
@@ -251,7 +256,8 @@ class Campaign:
         try:
             with self.store.beat(trial, base):
                 faultpoint.hit("evaluate")
-                screened = self.screen(config, self.history) if self.screen else None
+                # an obvious point (tuner.seeds) is always measured: the surrogate does not judge it
+                screened = self.screen(config, self.history) if self.screen and not base.seeded else None
                 return screened or self.evaluator.evaluate(config)
         except KeyboardInterrupt:
             self.store.tell(trial, interrupted(base, "stopped by the user").record, None)

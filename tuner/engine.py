@@ -13,7 +13,8 @@ from typing import Sequence
 
 import optuna
 
-from tuner.seeds import source as obvious_points
+from tuner.seeds import obvious, source as obvious_points
+from tuner.space import config_key
 from tuner.campaign import Campaign, Observer, Options, Screen
 from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
@@ -40,11 +41,11 @@ def start(spec: StudySpec, target: Target, options: Options, screen: Screen | No
     evaluator = Evaluator(spec, target, options.results_dir)     # binds the target's cores first
     spec.space.check_satisfiable(options.pins)
     campaign = Campaign(spec, target, options, screen, evaluator, observers)
-    if measuring:
-        campaign.evaluator = Confirming(evaluator, campaign.history)
-    if seeds and not options.pins:     # the obvious points, right after the baseline (before retries)
-        campaign.proposals.sources.insert(len(campaign.proposals.sources) - 1,
-                                          obvious_points(spec.space, spec.baseline, spec.seeds))
+    seeded = obvious(spec.space, spec.baseline, spec.seeds) if seeds and not options.pins else []
+    if measuring:     # the obvious points are judged by a paired comparison with the baseline
+        campaign.evaluator = Confirming(evaluator, campaign.history, seeded=[config_key(c) for c in seeded])
+    if seeded:        # the obvious points, right after the baseline (before retries)
+        campaign.proposals.sources.insert(len(campaign.proposals.sources) - 1, obvious_points(seeded))
     return campaign
 
 

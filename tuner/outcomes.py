@@ -12,7 +12,10 @@ values. The rules, and why:
   region is poor; a predicted failure is told infeasible, a predicted poor point feasible.
 * failed: told as failed (Optuna ignores it; the surrogate's classifier learns from it).
 * duplicate: told what the first trial of that configuration was told (its values and
-  constraints), so the sampler is not misled; told failed if that trial is still running.
+  constraints), so the sampler is not misled; told failed if that trial is still running. Not
+  counted toward the budget (`uncounted`): nothing was built or run, and TPE re-proposes
+  measured points often (8 of 60 trials in a flagship run); a sampler that only repeats itself
+  is stopped by `Campaign._exhausted` (MAX_DUPLICATES_IN_A_ROW).
 * interrupted: told as failed; not counted toward the budget; retried.
 * resampled (a proposal that breaks a declared constraint, seen before anything is built): told
   like infeasible, so the sampler learns the region, but not counted toward the budget: the
@@ -86,7 +89,7 @@ def find_duplicate(key: str, history: History, number: int) -> TrialRecord | Non
 
 
 def duplicate(base: TrialRecord, prior: TrialRecord, history: History) -> Verdict:
-    rec = replace(base, status=TrialStatus.DUPLICATE, duplicate_of=prior.number, lease=None)
+    rec = replace(base, status=TrialStatus.DUPLICATE, duplicate_of=prior.number, lease=None, uncounted=True)
     told = history.told.get(prior.config_key) if prior.status != TrialStatus.RUNNING else None
     if told is not None and told.values is not None:
         return Verdict(rec, told.values, told.constraints)

@@ -107,6 +107,8 @@ class Progress:
             what = f"{r.status} ({why})" if why else str(r.status)
             if r.resampled:
                 what = f"resampled ({why}; not counted)"
+            elif r.uncounted:
+                what = f"duplicate (of trial {r.duplicate_of}; not counted)"
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())
             print(f"[{self.done}/{self.total}] trial {r.number}: {what} {vals}".rstrip()
                   + f"  ({self.line()})", file=sys.stderr)

@@ -64,11 +64,16 @@ class Proposals:
         """The oldest interrupted configuration that nobody finished or is measuring."""
         taken = set(history.done) | {r.config_key for r in history.running.values()}
         for rec in history.records():
-            if (rec.status != TrialStatus.INTERRUPTED or not rec.config_key or not rec.config
-                    or rec.config_key in taken or not self._agrees(rec.config)):
+            if rec.status != TrialStatus.INTERRUPTED or not rec.config_key or not rec.config:
                 continue
-            return Proposal(dict(rec.config), TrialRecord(-1, TrialStatus.RUNNING, dict(rec.config), rec.config_key,
-                                                          baseline=rec.baseline, retry_of=rec.number))
+            # the key of the configuration itself, not the one stored (an old journal's may differ):
+            # a retry whose configuration was measured since must not come back for ever
+            key = config_key(rec.config)
+            if key in taken or rec.config_key in taken or not self._agrees(rec.config):
+                continue
+            return Proposal(dict(rec.config), TrialRecord(-1, TrialStatus.RUNNING, dict(rec.config), key,
+                                                          baseline=rec.baseline, seeded=rec.seeded,
+                                                          retry_of=rec.number))
         return None
 
     def _agrees(self, config: Mapping[str, Any]) -> bool:

@@ -101,6 +101,11 @@ class TrialRecord:
     lease: float | None = None                                    # RUNNING: epoch s its owner took it
     resampled: bool = False                                       # INFEASIBLE by a declared constraint, found
                                                                   # before building: not counted (#10 item 1)
+    uncounted: bool = False                                       # DUPLICATE: told to the sampler, not counted
+                                                                  # toward the budget (#10 item 2; older
+                                                                  # journals' duplicates were counted)
+    seeded: bool = False                                          # one of the obvious points (tuner.seeds):
+                                                                  # judged by a paired confirmation (#10 item 3)
     measurement: Mapping[str, Any] | None = None                  # issue #9: launches, CIs, confirmation
     environment: Mapping[str, Any] | None = None                  # issue #9: the machine's state
     provenance: Mapping[str, Any] | None = None                   # issue #11: versions, inputs, hashes
@@ -115,9 +120,11 @@ class TrialRecord:
 
     @property
     def finished(self) -> bool:
-        """Counts toward the budget. A proposal that broke a declared constraint does not: it
-        cost nothing, and the sampler was asked again (`resampled`)."""
-        return self.status.finished and not self.resampled
+        """Counts toward the budget. A proposal that broke a declared constraint does not, nor one
+        that repeated a measured configuration: neither cost a build or a run, and the sampler
+        was asked again (`resampled`, `uncounted`). A duplicate stored before that rule (no
+        `uncounted`) still counts, so a resumed campaign counts what it counted before."""
+        return self.status.finished and not self.resampled and not self.uncounted
 
     @property
     def measured(self) -> bool:

@@ -10,7 +10,9 @@ points early, whatever the sampler, and no front ends behind them:
   named `opt_level`) at -O2, -O3 and -Os, and the baseline at -O3 with every knob that offers
   the host's own value set to it (`-march=native`, `-mtune=native`).
 
-Points that break the space's constraints or equal the baseline are left out.
+Points that break the space's constraints or equal the baseline are left out. A seeded point is
+judged by paired launches against the baseline (tuner.measure.confirm), not by one screening
+series, which can land in a binary's slow mode; the surrogate never prunes it.
 """
 
 from __future__ import annotations
@@ -77,19 +79,20 @@ def obvious(space: SearchSpace, baseline: Mapping[str, Any] | None,
     return out
 
 
-def source(space: SearchSpace, baseline: Mapping[str, Any] | None,
-           declared: Sequence[Mapping[str, Any]] | None = None) -> Callable[["History"], "Proposal | None"]:
-    """A proposal source for the campaign (`Campaign.proposals.sources`): the first obvious
-    point that no trial has carried yet (an interrupted one comes back as a retry)."""
+def source(configs: Sequence[Config]) -> Callable[["History"], "Proposal | None"]:
+    """A proposal source for the campaign (`Campaign.proposals.sources`) over `obvious(...)`:
+    the first obvious point that no trial has carried yet (an interrupted one comes back as a
+    retry). Its record says `seeded`: the surrogate does not screen it, and the measurement
+    (tuner.measure.confirm) confirms it against the baseline whatever its screening figure."""
     from tuner.proposals import Proposal
 
-    points = [(config, config_key(config)) for config in obvious(space, baseline, declared)]
+    points = [(dict(config), config_key(config)) for config in configs]
 
     def seeds(history: "History") -> "Proposal | None":
         tried = {r.config_key for r in history.trials.values()}
         for config, key in points:
             if key not in tried:
-                return Proposal(config, TrialRecord(-1, TrialStatus.RUNNING, config, key))
+                return Proposal(config, TrialRecord(-1, TrialStatus.RUNNING, config, key, seeded=True))
         return None
     return seeds
 

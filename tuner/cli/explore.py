@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study(p)
     add_target(p)
     p.add_argument("--trials", type=int, metavar="N",
-                   help="stop when N trials have finished in this study (default: the study's own budget)")
+                   help="stop when N trials have finished in this study: measured, or judged without a run (pruned); "
+                        "a proposal that repeats a measured configuration or breaks a declared constraint "
+                        "does not count (default: the study's own budget)")
     p.add_argument("--sampler", choices=NAMES, default=None, help="search strategy (default: the study's, else auto)")
     p.add_argument("--seed", type=int, default=None, help="sampler seed, for a reproducible search")
     p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],

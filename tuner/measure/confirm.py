@@ -24,6 +24,13 @@ configuration it:
    launches (so the front, the sampler and the surrogate see confirmed values), and the paired
    speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
    or gives another checksum during confirmation fails the trial, as in screening.
+4. **judges the obvious points by a paired comparison** (`seeded`: the config keys of
+   tuner.seeds, -O2/-O3/-Os/-O3 -march=native or the study's declared seeds): one screening
+   series can land in the slow mode of a binary whose time is bimodal across processes (the
+   seeded -O3 -march=native point of a stencil once read 32 ms against 12.6 ms for -O3 and was
+   never looked at again), so a seeded point is never raced out of its screening and is always
+   confirmed against the baseline, whatever its screening figure (`confirmation.seeded`). The
+   paired comparison may still end early once it is decided (its own interval).
 
 Deterministic targets, studies without a timed objective and targets that do not launch
 processes (the replay target) pass straight through.
@@ -35,7 +42,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from tuner.evaluate import Outcome
 from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
@@ -65,8 +72,10 @@ class Settings:
 class Confirming:
     """The Evaluate protocol around a tuner.evaluate.Evaluator (see the module docstring)."""
 
-    def __init__(self, inner: Any, history: Any, settings: Settings | None = None) -> None:
+    def __init__(self, inner: Any, history: Any, settings: Settings | None = None,
+                 seeded: Iterable[str] = ()) -> None:
         self.inner = inner
+        self.seeded = frozenset(seeded)   # config keys of the obvious points (tuner.seeds)
         self.history = history
         self.settings = settings or Settings.of(inner.target.spec.measure)
         spec, target = inner.study, inner.target
@@ -142,7 +151,7 @@ class Confirming:
             out[o.name] = v
         return out
 
-    def _series_race(self, promote: bool, least: int) -> Any:
+    def _series_race(self, promote: bool, least: int, racing: bool = True) -> Any:
         """The screening's hook: "raced" (True) once even the optimistic figure (the lowest
         launch, less `margin`) cannot enter the front; with `promote`, "promoted" once, after
         `least` launches, even the pessimistic one (the highest, plus `margin`) enters it: the
@@ -158,7 +167,7 @@ class Confirming:
             if values is None or not lat or not iv.low or iv.low <= 0:
                 return False
             optimistic = scaled(values, self.objectives, iv.low * (1 - margin) / lat)
-            if self.settings.race and not would_enter(optimistic, front, self.objectives):
+            if racing and self.settings.race and not would_enter(optimistic, front, self.objectives):
                 return True
             if promote and iv.n >= least:
                 pessimistic = scaled(values, self.objectives, iv.high * (1 + margin) / lat)
@@ -171,13 +180,15 @@ class Confirming:
     def evaluate(self, config: Config) -> Outcome:
         if not self.active:
             return self.inner.evaluate(config)
-        is_base = self.base_key is not None and config_key(config) == self.base_key
+        key = config_key(config)
+        is_base = self.base_key is not None and key == self.base_key
+        seeded = key in self.seeded and not is_base     # judged by its paired comparison only
         t0 = time.perf_counter()
         check = self._check() if not is_base and self._due() else None
         check_s = time.perf_counter() - t0
         policy = self.inner.target.spec.measure.launch_policy()
         promote = self.settings.confirm and self._baseline_record() is not None
-        race = (self._series_race(promote, policy.min_launches)
+        race = (self._series_race(promote, policy.min_launches, racing=not seeded)
                 if (self.settings.race or promote) and not is_base else None)
         outcome = self.inner.evaluate(config, race=race)
         m = outcome.measurement
@@ -196,11 +207,11 @@ class Confirming:
         if outcome.ok and lat and self.latest and not is_base:
             measurement["vs_baseline"] = {"speedup": self.latest["value"] / lat,
                                           "baseline_ms": self.latest["value"], "baseline_at": self.latest["at"]}
-        if (outcome.ok and not is_base and self.settings.confirm and m.stopped != "raced"
-                and outcome.values is not None and would_enter(outcome.values, self._front(), self.objectives)):
+        if (outcome.ok and not is_base and self.settings.confirm and outcome.values is not None
+                and (seeded or (m.stopped != "raced" and would_enter(outcome.values, self._front(), self.objectives)))):
             t1 = time.perf_counter()
-            outcome, confirmation = self._confirm(config, outcome)
-            measurement["confirmation"] = confirmation
+            outcome, confirmation = self._confirm(config, outcome, seeded)
+            measurement["confirmation"] = {**confirmation, "seeded": True} if seeded else confirmation
             timing["confirm_s"] = time.perf_counter() - t1
         if check is not None:
             timing["baseline_check_s"] = check_s
@@ -232,9 +243,11 @@ class Confirming:
         return race
 
     # --- confirmation --------------------------------------------------------------------------------
-    def _confirm(self, config: Config, outcome: Outcome) -> tuple[Outcome, dict[str, Any]]:
+    def _confirm(self, config: Config, outcome: Outcome, seeded: bool = False) -> tuple[Outcome, dict[str, Any]]:
         spec, target = self.inner.study, self.inner.target
-        if self._baseline_record() is None:
+        # a seeded point needs no baseline record (it builds the baseline itself): with --jobs it
+        # may be measured while the baseline's own trial still runs
+        if self._baseline_record() is None and not seeded:
             return outcome, {"skipped": "no baseline measured yet"}
         cand_r, base_r = spec.space.render(config), spec.space.render(self.base_config)
         cand_b, base_b = target.build(spec.program, cand_r), target.build(spec.program, base_r)
