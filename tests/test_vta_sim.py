@@ -678,7 +678,8 @@ def test_exhaustive_runs_what_the_study_target_runs(tiny_study, tmp_path):
 def test_flagship_explore_reports_exact_ratios_for_the_simulator(lab):
     """`tune explore resnet18-vta`: the simulator's latency is deterministic (method "reported",
     one launch), so the summary gives the ratio of the values, never "not confirmed" (confirmation
-    in ABBA pairs is for noisy timings) and no contention warning."""
+    in ABBA pairs is for noisy timings) and no contention warning: nothing watches what else ran
+    (/proc is not read around a deterministic run; the record says so)."""
     proc = lab.tune("explore", "resnet18-vta", "--trials", "14", "--seed", "0", "--surrogate", "off",
                     "--no-progress", "--no-export")
     assert proc.returncode == 0, proc.stderr
@@ -691,3 +692,4 @@ def test_flagship_explore_reports_exact_ratios_for_the_simulator(lab):
     assert best.values["dsp_frac"] < base.values["dsp_frac"]
     ratio = base.values["dsp_frac"] / best.values["dsp_frac"]
     assert f"best dsp_frac vs baseline: {ratio:.3f}x (exact; trial {best.number})" in out
+    assert all(r.environment.get("watched") is False and "other_frac" not in r.environment for r in recs)

@@ -71,6 +71,18 @@ class Surrogate:
         self.fits += 1
         return self
 
+    def probe_seconds(self, X_ok: np.ndarray, Y: np.ndarray) -> float | None:
+        """What a refit would cost, learnt for a fraction of one: the Gaussian process of the
+        first objective alone is fitted (and thrown away), times the number of objectives (each
+        has its own GP of the same size; the failure classifier is left out, so this is low
+        rather than high). None where the fit is extra-trees (milliseconds: just fit)."""
+        small = X_ok.shape[1] <= GP_MAX_FEATURES and len(X_ok) <= GP_MAX_POINTS
+        if self.kind == "trees" or (self.kind == "auto" and not small):
+            return None
+        t0 = time.perf_counter()
+        Surrogate(kind="gp", seed=self.seed)._fit_gp(X_ok, Y[:, :1])
+        return (time.perf_counter() - t0) * Y.shape[1]
+
     def _fit_gp(self, X: np.ndarray, Y: np.ndarray) -> None:
         self.scaler_ = StandardScaler().fit(X)
         Xs = self.scaler_.transform(X)

@@ -13,7 +13,8 @@ they exceed `max_false_rate` the policy tightens (more optimism, a smaller thres
 
 Screening is not free: the policy stands aside (no refit, no prune; every candidate measured,
 and its record says why) while a measurement costs less than screening it would save
-(`tuner.surrogate.worth`), and comes back when measurements get expensive.
+(`tuner.surrogate.worth`; before the first fit, by a probe that fits one objective's model),
+and comes back when measurements get expensive.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ class PruningPolicy:
                 return None                   # measured; observe() stores why it was not screened
         n = len(ok) + len(failed)
         fit_s = 0.0
+        if self.settings.stand_aside and self.ledger.fits == 0 and self._probe(ok, history) is False:
+            self._notes[config_key(config)] = self.verdict.record()
+            return None
         if self._fitted_on < 0 or n - self._fitted_on >= self.settings.refit_every:
             t_fit = time.perf_counter()
             X_ok = self.encoder.encode([dict(r.config) for r in ok])
@@ -142,6 +146,17 @@ class PruningPolicy:
         return Outcome(config, m, values={o.name: float(v) for o, v in zip(self.spec.objectives, pred.mean)},
                        timing={"surrogate_s": cost},
                        extra={"surrogate": surrogate})
+
+    def _probe(self, ok: list[TrialRecord], history: History) -> bool | None:
+        """Before the first fit: is screening worth a fit, by a probe's estimate of its cost?
+        False: stand aside (self.verdict says why); None: no estimate (fit and see)."""
+        estimate = self.model.probe_seconds(self.encoder.encode([dict(r.config) for r in ok]), self._values(ok))
+        if estimate is None:
+            return None
+        self.ledger.probed(estimate)
+        self.verdict = self.ledger.verdict(measurement_seconds(history.measured(), self.settings.cost_window),
+                                           self.settings.refit_every, self.settings.audit_rate)
+        return None if self.verdict is None else self.verdict.worth
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """Called with every evaluated outcome, before it is judged. A candidate measured while the

@@ -15,8 +15,11 @@ and compares, per screened candidate:
 When the saving is below the cost the policy stands aside: no refit, no prune, every
 candidate measured, and each such trial records why. It comes back as soon as measurements get
 expensive enough. The share pruned follows Laplace's rule of succession ((pruned + 1) /
-(screened + 2), 1/2 before any candidate was judged): one fit is the price of learning what a
-fit costs. Generic: nothing here knows the study; only seconds and counts.
+(screened + 2), 1/2 before any candidate was judged). What a refit costs is first estimated from
+a probe (the first objective's model alone, times the number of objectives: see
+Surrogate.probe_seconds): when even that says screening does not pay, the policy stands aside
+having paid a fraction of one fit; otherwise it fits for real and the ledger holds real times.
+Generic: nothing here knows the study; only seconds and counts.
 """
 
 from __future__ import annotations
@@ -53,18 +56,21 @@ class Verdict:
     saving_s: float            # expected per screened candidate
     cost_s: float              # expected per screened candidate
     share: float               # expected share of candidates pruned (before audits)
+    estimated: bool = False    # the refit's cost comes from a probe, not from a real fit
 
     @property
     def why(self) -> str:
         verb = "pays" if self.worth else "does not pay"
+        probe = " (refit cost estimated from one objective's fit)" if self.estimated else ""
         return (f"screening {verb}: a measurement costs {self.measurement_s * 1e3:.0f} ms, screening "
-                f"{self.cost_s * 1e3:.0f} ms per candidate for an expected saving of "
+                f"{self.cost_s * 1e3:.0f} ms per candidate{probe} for an expected saving of "
                 f"{self.saving_s * 1e3:.0f} ms ({self.share:.0%} pruned)")
 
     def record(self) -> dict[str, Any]:
         """What a trial measured while the surrogate stood aside stores as its `surrogate`."""
         return {"stood_aside": not self.worth, "why": self.why, "measurement_s": self.measurement_s,
-                "saving_s": self.saving_s, "cost_s": self.cost_s, "share": self.share}
+                "saving_s": self.saving_s, "cost_s": self.cost_s, "share": self.share,
+                "estimated": self.estimated}
 
 
 @dataclass
@@ -82,9 +88,17 @@ class Ledger:
         self.screened += 1
         self.poor += int(poor)
 
+    estimated: bool = False    # fit_s is a probe's estimate (replaced by the first real fit)
+
     def fitted(self, seconds: float) -> None:
+        if self.estimated:
+            self.fit_s, self.fits, self.estimated = 0.0, 0, False
         self.fit_s += seconds
         self.fits += 1
+
+    def probed(self, seconds: float) -> None:
+        """A refit's estimated cost, before any real fit (see Surrogate.probe_seconds)."""
+        self.fit_s, self.fits, self.estimated = seconds, 1, True
 
     @property
     def share(self) -> float:
@@ -99,4 +113,4 @@ class Ledger:
         predict = self.predict_s / self.screened if self.screened else 0.0
         cost = predict + (self.fit_s / self.fits) * (1.0 - pruned) / max(refit_every, 1)
         saving = pruned * measurement_s
-        return Verdict(saving >= cost, measurement_s, saving, cost, self.share)
+        return Verdict(saving >= cost, measurement_s, saving, cost, self.share, self.estimated)
