@@ -404,10 +404,10 @@ static Insn *push_insn(Program *P, int q) {
         v->v = realloc(v->v, (size_t)v->cap * sizeof(Insn));
         if (!v->v) { fprintf(stderr, "vta_sim: out of memory\n"); exit(3); }
     }
-    Insn *i = &v->v[v->n++];
-    memset(i, 0, sizeof *i);
-    return i;
+    return &v->v[v->n++];     /* the caller assigns the whole instruction: (Insn){...} */
 }
+
+static int UOP_DATA; /* fill the micro-op entries (functional mode executes them) */
 
 static int32_t push_uop(Program *P, int32_t acc, int32_t src, int32_t wgt) {
     if (P->nuops == P->capuops) {
@@ -519,6 +519,12 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
             if (kk == K * K && !epilogue_bias) break;
             int ky = kk / K, kx = kk % K;
             int32_t b0 = (int32_t)P->nuops;
+            if (!UOP_DATA) {     /* timing needs each kernel's extent, not its entries */
+                P->nuops += (long)S->tb * S->th * S->tw;
+                kern[t][kk][0] = b0;
+                kern[t][kk][1] = (int32_t)P->nuops;
+                continue;
+            }
             for (int b = 0; b < S->tb; b++)
                 for (int i = 0; i < S->th; i++)
                     for (int j = 0; j < S->tw; j++) {
@@ -540,7 +546,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
         for (int kk = 0; kk <= K * K; kk++) {
             if (kk == K * K && !epilogue_bias) break;
             Insn *in = push_insn(P, Q_COMPUTE);
-            in->op = OP_LOAD; in->mem = MEM_UOP;
+            *in = (Insn){.op = OP_LOAD, .mem = MEM_UOP};
             in->sram_base = kern[t][kk][0]; in->dram_base = kern[t][kk][0];
             in->y_size = 1; in->x_size = kern[t][kk][1] - kern[t][kk][0]; in->x_stride = in->x_size;
             fit_field(in->sram_base, FB_UOP, "uop SRAM base");
@@ -562,6 +568,8 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
     int out_busy[4] = {0, 0, 0, 0};
     const int HT = g->OH / S->th, WT = g->OW / S->tw, COT = g->OCB / S->tco, BT = g->NB / S->tb;
     const int steps = g->ICB / S->tci;
+    Insn gemm = {.op = OP_GEMM, .iter_out = S->tco, .iter_in = S->tci, .dst_fo = S->th * S->tw,
+                 .src_fi = g->in_th * g->in_tw, .wgt_fo = S->tci * K * K, .wgt_fi = K * K};
     const int alu_ops[4] = {ALU_SHR, ALU_ADD, ALU_MIN, ALU_MAX};
     const int alu_imm[4] = {8, 0, 127, 0};
 
@@ -585,7 +593,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                         if (epilogue_bias) {
                             for (int b = 0; b < S->tb; b++) {
                                 Insn *in = push_insn(P, Q_COMPUTE);
-                                in->op = OP_LOAD; in->mem = MEM_ACC; in->flags = (uint8_t)pop; pop = 0;
+                                *in = (Insn){.op = OP_LOAD, .mem = MEM_ACC, .flags = (uint8_t)pop}; pop = 0;
                                 in->sram_base = (int32_t)(t * acc_part + acc_out + (long)b * S->tco);
                                 in->dram_base = tc_[t]; /* bias: one accumulator element per OC block */
                                 in->y_size = 1; in->x_size = S->tco; in->x_stride = S->tco;
@@ -593,7 +601,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                             }
                         }
                         Insn *in = push_insn(P, Q_COMPUTE);
-                        in->op = OP_GEMM; in->flags = (uint8_t)(pop | F_RESET | PUSH_PREV);
+                        *in = (Insn){.op = OP_GEMM, .flags = (uint8_t)(pop | F_RESET | PUSH_PREV)};
                         in->uop_bgn = kern[t][0][0]; in->uop_end = kern[t][0][1];
                         in->iter_out = S->tco; in->iter_in = 1;
                         in->dst_fo = S->th * S->tw;
@@ -612,7 +620,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                                     int pt = ih0 < 0 ? -ih0 : 0, pl = iw0 < 0 ? -iw0 : 0;
                                     int pb = ih1 >= L->h ? ih1 - L->h + 1 : 0, pr = iw1 >= L->w ? iw1 - L->w + 1 : 0;
                                     Insn *in = push_insn(P, Q_LOAD);
-                                    in->op = OP_LOAD; in->mem = MEM_INP; in->flags = (uint8_t)pop; pop = 0;
+                                    *in = (Insn){.op = OP_LOAD, .mem = MEM_INP, .flags = (uint8_t)pop}; pop = 0;
                                     in->sram_base = (int32_t)(t * inp_part + ((long)b * S->tci + c) * g->in_th * g->in_tw);
                                     in->pt = pt; in->pb = pb; in->pl = pl; in->pr = pr;
                                     in->y_size = g->in_th - pt - pb; in->x_size = g->in_tw - pl - pr;
@@ -623,7 +631,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                                     check_insn(in);
                                 }
                             Insn *in = push_insn(P, Q_LOAD);
-                            in->op = OP_LOAD; in->mem = MEM_WGT; in->flags = PUSH_NEXT;
+                            *in = (Insn){.op = OP_LOAD, .mem = MEM_WGT, .flags = PUSH_NEXT};
                             in->sram_base = (int32_t)(t * wgt_part);
                             in->y_size = S->tco; in->x_size = S->tci * K * K; in->x_stride = g->ICB * K * K;
                             in->dram_base = (int32_t)(((long)tc_[t] * g->ICB + ci0) * K * K);
@@ -633,14 +641,12 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                         for (int t = 0; t < nt; t++) {
                             for (int kk = 0; kk < K * K; kk++) {
                                 Insn *in = push_insn(P, Q_COMPUTE);
-                                in->op = OP_GEMM;
                                 int release = kk == K * K - 1 && r < steps - 1;
-                                in->flags = (uint8_t)((kk == 0 ? POP_PREV : 0) | (release ? PUSH_PREV : 0));
-                                in->uop_bgn = kern[t][kk][0]; in->uop_end = kern[t][kk][1];
-                                in->iter_out = S->tco; in->iter_in = S->tci;
-                                in->dst_fo = S->th * S->tw; in->dst_fi = 0;
-                                in->src_fo = 0; in->src_fi = g->in_th * g->in_tw;
-                                in->wgt_fo = S->tci * K * K; in->wgt_fi = K * K;
+                                /* the hottest instruction: the template copy is a few vector
+                                 * moves, where zeroing a fresh one was a slow `rep stos` */
+                                gemm.flags = (uint8_t)((kk == 0 ? POP_PREV : 0) | (release ? PUSH_PREV : 0));
+                                gemm.uop_bgn = kern[t][kk][0]; gemm.uop_end = kern[t][kk][1];
+                                *in = gemm;
                                 check_insn(in);
                             }
                         }
@@ -650,7 +656,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                         for (int a = 0; a < 4; a++) {
                             if (a == 1 && !epilogue_bias) continue;
                             Insn *in = push_insn(P, Q_COMPUTE);
-                            in->op = OP_ALU; in->alu_op = (uint8_t)alu_ops[a];
+                            *in = (Insn){.op = OP_ALU, .alu_op = (uint8_t)alu_ops[a]};
                             in->uop_bgn = kern[t][a == 1 ? K * K : 0][0];
                             in->uop_end = kern[t][a == 1 ? K * K : 0][1];
                             in->iter_out = S->tco; in->iter_in = 1;
@@ -667,7 +673,7 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
                         for (int b = 0; b < S->tb; b++)
                             for (int co = 0; co < S->tco; co++) {
                                 Insn *in = push_insn(P, Q_STORE);
-                                in->op = OP_STORE; in->mem = MEM_OUT;
+                                *in = (Insn){.op = OP_STORE, .mem = MEM_OUT};
                                 in->flags = first ? POP_PREV : 0; first = 0;
                                 in->sram_base = (int32_t)(t * acc_part + ((long)b * S->tco + co) * S->th * S->tw);
                                 in->y_size = S->th; in->x_size = S->tw; in->x_stride = g->OW;
@@ -1304,6 +1310,7 @@ int main(int argc, char **argv) {
         die_usage("give one workload: --network FILE, --network FILE --layer NAME, or --shape");
     if (layer_name && !network) die_usage("--layer needs --network FILE (the layer's network)");
     int functional = !strcmp(mode, "functional");
+    UOP_DATA = functional;
     if (dump && !functional) die_usage("--dump needs --mode functional");
     if (M.dram_eff <= 0 || M.alu_ii <= 0 || M.gemm_ii <= 0) die_usage("model dram_eff, alu_ii and gemm_ii must be positive");
 
