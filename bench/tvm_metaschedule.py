@@ -1,11 +1,13 @@
 """tune over its TVM matmul knobs versus TVM's own MetaSchedule, same budget.
 
     .venv/bin/python bench/tvm_metaschedule.py --trials 32,64
+    .venv/bin/python bench/tvm_metaschedule.py --trials 32,64 --tune-args '--surrogate off'
 
 Both sides tune ``C = A @ B`` (float32, M=N=K=512, the study's shape) for LLVM on this CPU:
 
 * **tune**: ``tune explore tvm-matmul --trials N`` with its defaults (sampler ``auto``, the
-  surrogate, declared constraints resampled at no cost, tile sizes as divisor knobs), each trial
+  surrogate, declared constraints resampled at no cost, tile sizes as divisor knobs, the study's
+  obvious point: the register-blocked nest; ``--tune-args`` adds options), each trial
   running programs/tvm_matmul/tvm_matmul.py (build, numpy check, time) on the ``python`` target.
 * **MetaSchedule**: ``tvm.s_tir.meta_schedule.tune_tir`` with ``max_trials_global=N`` on the
   same PrimFunc, target ``{"kind": "llvm", "mcpu": <host>, "num-cores": 2}``, default
