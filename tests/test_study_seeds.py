@@ -4,7 +4,7 @@ A declared seed that breaks a constraint is dropped without a word (tuner.seeds.
 these check that each survives and is what the README says it is.
 
 * resnet18-vta: the smallest design (bench/vta_search.py chose it: with it the default search
-  reaches about 99% of the exact front's hypervolume at 60 trials, without it about 93%).
+  reaches about 99% of the exact front's hypervolume at 60 trials, without it about 95%).
 * tvm-matmul: the register-blocked nest MetaSchedule builds its candidates from, at the
   baseline's tiles (bench/tvm_metaschedule.py measures with and without it).
 """
