@@ -685,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--rounds", type=int, default=2)
     w.add_argument("--variants", nargs="+", default=["before", "launches", "racing", "nodecided", "notopup", "default"],
-                   choices=["before", "launches", "racing", "nodecided", "default"])
+                   choices=["before", "launches", "racing", "nodecided", "notopup", "default"])
     q = sub.add_parser("pressure")
     q.add_argument("--study", default="stencil-gcc")
     q.add_argument("--results", type=Path, required=True, help="the campaign's results directory")
