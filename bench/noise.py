@@ -397,8 +397,9 @@ def agree(args: argparse.Namespace) -> None:
                                     cwd=work).stdout)
             if m:
                 printed, said = float(m.group(1)), m.group(2).rstrip()
-                pick = min if obj.direction == "minimize" else max
-                best = pick(front, key=lambda p: p["values"][obj.name])
+                number = int(re.search(r"trial (\d+)\)", said).group(1))     # the point explore printed
+                rec = _record_of(name, number, work / "results")
+                best = {"trial": number, "params": dict(rec.config)}
             elif fronts:
                 number, printed, said = max(fronts, key=lambda f: f[1])
                 best = next(p for p in front if p["trial"] == number)
@@ -470,16 +471,21 @@ def agree(args: argparse.Namespace) -> None:
             print(f"| {name} | {o} | {printed:.3f}x | {own:.3f}x | {a:.3f} | {paired:.3f}x | {again:.3f}x |")
 
 
-def _confirmation_of(study: str, number: int, results: Path) -> dict[str, Any] | None:
-    """The stored confirmation (launches, environment) of one trial of a finished campaign."""
+def _record_of(study: str, number: int, results: Path) -> Any:
+    """One trial's record of a finished campaign, with explore's top-up merged (as printed)."""
     from tuner.engine import load_campaign
+    from tuner.measure.topup import merge
     from tuner.study import load_study
     from tuner.trials import records
 
     spec = load_study(study)
     _, st = load_campaign(study, results, None)
-    rec = next((r for r in records(st, spec.objectives) if r.number == number), None)
-    return (rec.measurement or {}).get("confirmation") if rec is not None else None
+    return next(r for r in merge(records(st, spec.objectives), st.user_attrs) if r.number == number)
+
+
+def _confirmation_of(study: str, number: int, results: Path) -> dict[str, Any] | None:
+    """The stored confirmation (launches, environment) of one trial of a finished campaign."""
+    return (_record_of(study, number, results).measurement or {}).get("confirmation")
 
 
 # --- what moves a memory-bound ratio --------------------------------------------------------

@@ -64,3 +64,32 @@ def test_front_of_keeps_ties_and_drops_dominated():
     pts = [{"latency_ms": 1.0, "binary_bytes": 3.0}, {"latency_ms": 2.0, "binary_bytes": 2.0},
            {"latency_ms": 2.0, "binary_bytes": 2.0}, {"latency_ms": 3.0, "binary_bytes": 3.0}]
     assert front_of(pts, objs) == pts[:3]
+
+
+def test_the_best_printed_is_the_best_paired_speedup_not_the_best_told_value():
+    """explore's 'best latency_ms vs baseline': among confirmed points, the best paired ratio
+    (taken next to the baseline), even when the baseline's own told value, measured at a quieter
+    moment, is lower; none above 1: the baseline itself; a better told value never confirmed:
+    unconfirmed (no figure)."""
+    from types import SimpleNamespace as NS
+
+    from tuner.measure.summary import speedups
+    from tuner.objectives import Objective
+
+    lat = Objective("latency_ms", "minimize", "ms", "latency_ms")
+
+    def rec(n, ms, sp=None, confirmed=True):
+        conf = ({"confirmed": confirmed, "pairs": 16, "speedup": {"value": sp, "low": sp * 0.9, "high": sp * 1.1}}
+                if sp is not None else None)
+        return NS(number=n, values={"latency_ms": ms}, metrics={"latency_ms": ms},
+                  measurement={"confirmation": conf} if conf else {})
+    base = rec(0, 25.9)
+    got = speedups([base, rec(1, 27.2, 1.225), rec(2, 35.2, 0.94), rec(3, 26.5, 1.1, confirmed=False)], base, [lat])
+    assert got["latency_ms"]["kind"] == "paired" and got["latency_ms"]["trial"] == 1
+    assert got["latency_ms"]["value"] == pytest.approx(1.225)
+    got = speedups([base, rec(1, 24.0, 0.98), rec(2, 35.2, 0.94)], base, [lat])
+    assert got["latency_ms"] == {"kind": "baseline", "trial": 0}
+    got = speedups([base, rec(1, 20.0), rec(2, 35.2, 1.05)], base, [lat])      # trial 1 never confirmed
+    assert got["latency_ms"]["kind"] == "paired" and got["latency_ms"]["trial"] == 2
+    got = speedups([base, rec(1, 20.0)], base, [lat])
+    assert got["latency_ms"] == {"kind": "unconfirmed", "trial": 1}

@@ -37,14 +37,14 @@ PREFIX = "tune.topup."
 def chosen(report: Any, objectives: Sequence[Any]) -> list[Any]:
     """The confirmed points explore names: the best verified point of each timed objective and
     the knee, not the baseline, each once."""
-    from tuner.measure.summary import confirmation
+    from tuner.measure.summary import confirmation, paired_best
     base = report.baseline.number if report.baseline is not None else None
     out: list[Any] = []
     picks = []
     for o in objectives:
-        vals = [r for r in report.verified if o.name in r.values]
-        if timed(o) and vals:
-            picks.append(min(vals, key=lambda r: o.sign * r.values[o.name]))
+        top = paired_best(report.verified, report.baseline, o) if timed(o) and report.baseline else None
+        if top is not None:                  # the point explore prints as the best (summary.speedups)
+            picks.append(top)
     if report.knee is not None:
         picks.append(report.knee)
     for r in picks:
