@@ -138,8 +138,9 @@ def test_a_faster_configuration_is_admitted_with_its_paired_speedup_and_a_slow_o
     recs = by_mode(lab, study)
     fast = recs["fast"].measurement["confirmation"]
     assert fast["confirmed"] and fast["pairs"] >= 6
-    # 8 ms against 2 ms (plus the sleeps' overshoot on a busy machine)
-    assert 2.0 < fast["speedup"]["low"] <= fast["speedup"]["value"] <= fast["speedup"]["high"] < 9.0
+    # 8 ms against 2 ms (plus the sleeps' overshoot on a busy machine: a lower bound of 1.79 was
+    # seen with a test suite and a benchmark sharing two cores; admission needs it above 1)
+    assert 1.5 < fast["speedup"]["low"] <= fast["speedup"]["value"] <= fast["speedup"]["high"] < 9.0
     assert 3.0 < fast["speedup"]["value"] < 5.5
     # the front (and the sampler) hold the confirmed figure: its own median over the paired launches
     assert recs["fast"].values["latency_ms"] == pytest.approx(fast["candidate_ms"])
