@@ -317,6 +317,21 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> No
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def pids_with(marker: str) -> list[int]:
+    """Live processes (not this one) whose command line holds `marker` (zombies have an empty
+    cmdline): how the process tests see what outlived what."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (d / "cmdline").read_bytes():
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
 def one_line_error(proc: subprocess.CompletedProcess, code: int = 2) -> str:
     """Assert the `tune` run failed with `code` and exactly one line on stderr, no traceback."""
     lines = proc.stderr.strip().splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import pids_with, wait_for
 from tuner import procs
 from tuner.targets.local import run_process
 
@@ -34,18 +34,6 @@ def mode(request, monkeypatch):
         pytest.skip("no setpriv with --pdeathsig here")
     yield request.param
     procs.setpriv.cache_clear()
-
-
-def sleeping(marker: str) -> list[int]:
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if marker.encode() in (d / "cmdline").read_bytes():
-                    found.append(int(d.name))
-            except OSError:
-                pass
-    return found
 
 
 def marker() -> str:
@@ -89,7 +77,7 @@ def test_a_timeout_kills_the_group(mode):
     m = marker()
     done = procs.run(["sh", "-c", f"sleep {m} & wait"], timeout_s=0.5)
     assert done.timed_out
-    wait_for(lambda: not sleeping(m), 10, "the grandchild to die with its group")
+    wait_for(lambda: not pids_with(m), 10, "the grandchild to die with its group")
 
 
 PARENT = """
@@ -109,23 +97,27 @@ def start_parent(mode: str, m: str, before: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
 
 
+def sigkill_and_expect_no_child(parent: subprocess.Popen, m: str) -> None:
+    parent.kill()
+    parent.wait(timeout=30)
+    wait_for(lambda: not pids_with(m), 10, "the child to die with its parent")
+
+
 @pytest.mark.parametrize("guard", ["guard", "no-guard"])
 def test_the_child_dies_with_a_sigkilled_parent(mode, guard):
     """With the guard, and without it (killed first: the parent-death signal alone)."""
     m = marker()
     parent = start_parent(mode, m)
     try:
-        wait_for(lambda: sleeping(m), 60, "the child to start")
+        wait_for(lambda: pids_with(m), 60, "the child to start")
         if guard == "no-guard":
-            guards = sleeping(f"{procs.OWNER_VAR}={parent.pid}")
+            guards = pids_with(f"{procs.OWNER_VAR}={parent.pid}")
             assert len(guards) == 1
             os.kill(guards[0], signal.SIGKILL)
-            wait_for(lambda: not sleeping(f"{procs.OWNER_VAR}={parent.pid}"), 10, "the guard to die")
-        parent.kill()
-        parent.wait(timeout=30)
-        wait_for(lambda: not sleeping(m), 10, "the child to die with its parent")
+            wait_for(lambda: not pids_with(f"{procs.OWNER_VAR}={parent.pid}"), 10, "the guard to die")
+        sigkill_and_expect_no_child(parent, m)
     finally:
-        for pid in sleeping(m):
+        for pid in pids_with(m):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -142,12 +134,10 @@ def test_a_child_the_guard_never_heard_of_dies_with_its_parent(mode):
     """
     parent = start_parent(mode, m, before)
     try:
-        wait_for(lambda: sleeping(m + "0") and sleeping(m), 60, "both children to start")
-        parent.kill()
-        parent.wait(timeout=30)
-        wait_for(lambda: not sleeping(m), 10, "the child to die with its parent")
+        wait_for(lambda: pids_with(m + "0") and pids_with(m), 60, "both children to start")
+        sigkill_and_expect_no_child(parent, m)
     finally:
-        for pid in sleeping(m):
+        for pid in pids_with(m):
             os.kill(pid, signal.SIGKILL)
 
 

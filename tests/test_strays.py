@@ -20,25 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import needs_gcc, wait_for
+from conftest import needs_gcc, pids_with, wait_for
 from knob_tables import X4
 
 KNOBS = X4
 FOREVER = "--sleep-ms=100000000"     # the kernel's setup sleeps ~28 hours
-
-
-def pids_with(marker: str) -> list[int]:
-    """Live processes whose command line holds `marker` (zombies have an empty cmdline)."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (d / "cmdline").read_bytes():
-                found.append(int(d.name))
-        except OSError:
-            continue
-    return found
 
 
 def start(lab, *args, group: bool = False) -> subprocess.Popen:
