@@ -256,15 +256,18 @@ class Campaign:
         try:
             with self.store.beat(trial, base):
                 faultpoint.hit("evaluate")
-                # an obvious point (tuner.seeds) is always measured: the surrogate does not judge it
-                screened = self.screen(config, self.history) if self.screen and not base.seeded else None
-                return screened or self.evaluator.evaluate(config)
+                return self._screened(config, base) or self.evaluator.evaluate(config)
         except KeyboardInterrupt:
             self.store.tell(trial, interrupted(base, "stopped by the user").record, None)
             raise
         except MachineFault as e:     # the machine, not the configuration: retried later
             self.store.tell(trial, interrupted(base, f"machine fault: {e}").record, None)
             raise
+
+    def _screened(self, config: Config, base: TrialRecord) -> Outcome | None:
+        """The surrogate's verdict before anything is built (one loop or `--jobs`); None: measure
+        it. An obvious point (tuner.seeds) is always measured: the surrogate does not judge it."""
+        return self.screen(config, self.history) if self.screen and not base.seeded else None
 
     def _exhausted(self, duplicates_in_a_row: int) -> bool:
         """The stop rule for a sampler that keeps proposing measured configurations (one loop

@@ -168,8 +168,7 @@ def run(campaign: Campaign, jobs: int) -> int:
                         break
                     continue
                 duplicates = 0
-                screened = (campaign.screen(config, campaign.history)
-                            if campaign.screen and not base.seeded else None)     # seeded: always measured
+                screened = campaign._screened(config, base)
                 if screened is not None:
                     _finish(campaign, _InFlight(trial, base, config, t0), screened)
                     continue

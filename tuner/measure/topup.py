@@ -91,13 +91,19 @@ def merge(records: Sequence[Any], attrs: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-def needed(conf: Mapping[str, Any], policy: PairPolicy) -> bool:
-    """Whether a stored confirmation is short of the policy: fewer than max pairs and its
-    interval wider than ci_rel."""
+def _pairs(conf: Mapping[str, Any]) -> tuple[list[Launch], list[Launch]]:
+    """A stored confirmation's launches, candidate's and baseline's, cut to whole pairs."""
     la = [Launch.from_dict(x) for x in conf.get("a", [])]
     lb = [Launch.from_dict(x) for x in conf.get("b", [])]
     n = min(len(la), len(lb))
-    return 0 < n < policy.max_pairs and not policy.settled(pair_interval(la[:n], lb[:n], policy))
+    return la[:n], lb[:n]
+
+
+def needed(conf: Mapping[str, Any], policy: PairPolicy) -> bool:
+    """Whether a stored confirmation is short of the policy: fewer than max pairs and its
+    interval wider than ci_rel."""
+    la, lb = _pairs(conf)
+    return 0 < len(la) < policy.max_pairs and not policy.settled(pair_interval(la, lb, policy))
 
 
 def top_up(study: Any, spec: Any, target: Any, rec: Any, say: Callable[[str], None] = lambda m: None) -> Mapping[str, Any] | None:
@@ -110,12 +116,11 @@ def top_up(study: Any, spec: Any, target: Any, rec: Any, say: Callable[[str], No
         return None
     policy = target.spec.measure.pair_policy()
     earlier, _ = stored(study.user_attrs, rec.number)
-    la = [Launch.from_dict(x) for x in conf.get("a", [])]
-    lb = [Launch.from_dict(x) for x in conf.get("b", [])]
-    first = min(len(la), len(lb))
+    la, lb = _pairs(conf)
+    first = len(la)
     if not first:
         return None
-    la, lb = la[:first] + [a for a, _ in earlier], lb[:first] + [b for _, b in earlier]
+    la, lb = la + [a for a, _ in earlier], lb + [b for _, b in earlier]
     if len(la) >= policy.max_pairs or policy.settled(pair_interval(la, lb, policy)):
         if not earlier:
             return None                      # the confirmation already met the policy
