@@ -17,7 +17,7 @@ from tuner.measure import summary as measure_summary
 from tuner.measure.environment import describe
 from tuner.measure.front import timed
 from tuner.progress import Progress
-from tuner.report import build_report, concise
+from tuner.report import Report, build_report, concise
 from tuner.samplers import NAMES, choose
 from tuner.study import load_study
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         jobs.run(campaign, args.jobs)
-        top_up(campaign, spec, target, say)
+        report = top_up(campaign, spec, target, say)
     except KeyboardInterrupt:
         progress.close()
         print(f"\ninterrupted: {campaign.finished()} trials finished and stored; run the same command to resume",
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         target.cleanup()
     elapsed = time.perf_counter() - t0
-    report = build_report(spec, campaign.study)
+    if report is None:
+        report = build_report(spec, campaign.study)
     overhead = progress.overhead()
     if overhead:
         say(overhead)
@@ -165,21 +166,24 @@ def print_confirmed(report: Any, spec: Any) -> None:
         print("\n".join(lines))
 
 
-def top_up(campaign: Campaign, spec: Any, target: Any, say: Any) -> None:
+def top_up(campaign: Campaign, spec: Any, target: Any, say: Any) -> Report | None:
     """More pairs for the figures printed next (tuner.measure.topup): the best point of each
-    timed objective and the knee, when the campaign confirmed them and the target asks for it."""
+    timed objective and the knee, when the campaign confirmed them and the target asks for it.
+    Returns the report it chose them from when nothing changed, so explore need not build it twice."""
     ms = target.spec.measure
     if not (ms.noisy and ms.confirm and ms.confirm_topup and getattr(campaign.evaluator, "active", False)):
-        return
+        return None
     from tuner.measure.topup import top_up_all
     t0 = time.perf_counter()
-    done = top_up_all(campaign.study, spec, target, build_report(spec, campaign.study), say)
+    report = build_report(spec, campaign.study)
+    done = top_up_all(campaign.study, spec, target, report, say)
     if done:
         say(f"topped up {len(done)} figure{'s' if len(done) != 1 else ''} in {time.perf_counter() - t0:.1f}s")
     for number, doc in done.items():
         if doc.get("stopped") in ("failed", "wrong output"):
             print(f"warning: trial {number}'s top-up stopped ({doc['stopped']}: {doc.get('detail', '')[-200:]}); "
                   f"its figure is the one from admission: check it with `tune confirm {spec.name}`", file=sys.stderr)
+    return None if done else report     # a top-up stored pairs: the figures printed next changed
 
 
 def _topped(conf: Any) -> str:
