@@ -416,6 +416,48 @@ def test_runtime_and_fixed_hardware_agree(sim, cache, hw):
         assert _tune_line(sim, [*hw.args(), *workload]) == _tune_line(fixed, workload), (hw, workload)
 
 
+# The schedule search makes each candidate's instruction stream only as far as its simulation
+# reaches, and stops a simulation once the work still ahead of a module (stream_work's closed
+# form) shows it cannot beat the best so far. -DVTA_PLAIN_SEARCH is the search without both
+# (whole stream, then simulate to the best so far): every figure, the chosen schedules and the
+# count of simulated candidates must be equal. -DVTA_CHECK_WORK exits 3 when the closed form
+# differs from the sum of a finished stream's own instructions.
+SMALLEST = ["--log-block", "3", "--log-uop-buff-size", "13", "--log-inp-buff-size", "13",
+            "--log-wgt-buff-size", "16", "--log-acc-buff-size", "15"]
+SEARCH_CASES = [
+    ["--network", RESNET18],
+    ["--network", RESNET18, *SMALLEST],                 # the seeded smallest design
+    ["--network", str(network_path("mobilenet_v1_pw")), "--log-batch", "1", "--part", "xczu3eg"],
+    ["--network", RESNET18, "--vthread", "off", "--epilogue", "clip", "--gemm-ii", "2"],
+    ["--shape", "15,15,48,96,5,1,2", "--model", "pad_cyc=40", "--dram-bytes-per-cycle", "2"],  # padding-bound
+    ["--shape", "33,9,32,64,3,2,3,2", "--log-block-in", "3", "--log-wgt-buff-size", "16", "--model", "row_ovh=40"],  # edges, batch 2
+    ["--shape", "7,7,512,512,3,1", "--log-block-out", "5", "--model", "insn_ovh=10"],
+    # a candidate that does not encode (src_factor_in 512 in 9 bits: 16x32 input tile), skipped alike
+    ["--shape", "28,30,16,16,3,1,1", "--log-inp-buff-size", "13", "--log-acc-buff-size", "15"],
+]
+
+
+@pytest.fixture(scope="session")
+def plain_search_sim(cache) -> Path:
+    return build(cache=cache, extra_cflags=["-DVTA_PLAIN_SEARCH"]).path
+
+
+@pytest.fixture(scope="session")
+def checked_search_sim(cache) -> Path:
+    return build(cache=cache, extra_cflags=["-DVTA_CHECK_WORK"]).path
+
+
+@pytest.mark.parametrize("args", SEARCH_CASES, ids=[f"case{i}" for i in range(len(SEARCH_CASES))])
+def test_search_shortcuts_change_nothing(sim, plain_search_sim, checked_search_sim, args):
+    argv = [*args, "--schedule", "best"]
+    if "--network" not in args:
+        argv.append("--mode=functional")      # also runs the chosen schedule's stream functionally
+    plain = _tune_line(plain_search_sim, argv)
+    assert plain["metrics"]["search_simulated"] > 1
+    assert _tune_line(sim, argv) == plain
+    assert _tune_line(checked_search_sim, argv) == plain
+
+
 def test_fixed_hardware_build_refuses_hardware_arguments(cache):
     fixed = build(cache=cache, fixed=HwConfig(log_batch=1)).path
     p = subprocess.run([str(fixed), "--network", RESNET18, "--log-batch=0"], capture_output=True, text=True)

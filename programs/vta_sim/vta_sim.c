@@ -419,6 +419,13 @@ static int32_t push_uop(Program *P, int32_t acc, int32_t src, int32_t wgt) {
     return (int32_t)P->nuops++;
 }
 
+/* Bytes a LOAD or STORE moves between DRAM and SRAM. */
+static double dma_bytes(const Insn *in) {
+    double eb = in->mem == MEM_INP ? INP_ELEM_BYTES : in->mem == MEM_WGT ? WGT_ELEM_BYTES
+              : in->mem == MEM_ACC ? ACC_ELEM_BYTES : in->mem == MEM_UOP ? UOP_ELEM_BYTES : OUT_ELEM_BYTES;
+    return (double)in->y_size * in->x_size * eb;
+}
+
 /* ------------------------------------------------------------------ schedule checks */
 
 static int epilogue_bias = 1; /* 1: SHR, ADD bias, MIN, MAX (benchmark); 0: SHR, MIN, MAX (tutorial) */
@@ -428,22 +435,23 @@ typedef struct {
     long acc_tile, inp_tile, wgt_tile, uops;
 } Geo;
 
-/* Static legality of (layer, schedule) on this hardware. Returns NULL or a reason. */
+/* Static legality of (layer, schedule) on this hardware. Returns NULL or a reason (written to
+ * buf; with buf NULL, as the schedule search asks about thousands of candidates, not written). */
+#define WHY(...) (buf ? (snprintf(buf, nb, __VA_ARGS__), (const char *)buf) : "illegal")
 static const char *check_schedule(const Layer *L, const Sched *S, Geo *g, char *buf, size_t nb) {
-    if (L->n % BATCH) { snprintf(buf, nb, "shape not divisible by block size: batch %d %% BATCH %d", L->n, BATCH); return buf; }
-    if (L->ic % BLOCK_IN) { snprintf(buf, nb, "shape not divisible by block size: IC %d %% BLOCK_IN %d", L->ic, BLOCK_IN); return buf; }
-    if (L->oc % BLOCK_OUT) { snprintf(buf, nb, "shape not divisible by block size: OC %d %% BLOCK_OUT %d", L->oc, BLOCK_OUT); return buf; }
+    if (L->n % BATCH) return WHY("shape not divisible by block size: batch %d %% BATCH %d", L->n, BATCH);
+    if (L->ic % BLOCK_IN) return WHY("shape not divisible by block size: IC %d %% BLOCK_IN %d", L->ic, BLOCK_IN);
+    if (L->oc % BLOCK_OUT) return WHY("shape not divisible by block size: OC %d %% BLOCK_OUT %d", L->oc, BLOCK_OUT);
     g->OH = out_h(L); g->OW = out_w(L);
     g->NB = L->n / BATCH; g->ICB = L->ic / BLOCK_IN; g->OCB = L->oc / BLOCK_OUT;
     if (S->tb < 1 || S->th < 1 || S->tw < 1 || S->tci < 1 || S->tco < 1 || S->ocn < 1 || S->hn < 1 ||
         g->NB % S->tb || g->OH % S->th || g->OW % S->tw || g->ICB % S->tci || g->OCB % S->tco) {
-        snprintf(buf, nb, "tile factors (b=%d h=%d w=%d ci=%d co=%d) do not divide (batch blocks %d, OH %d, OW %d, IC blocks %d, OC blocks %d)",
+        return WHY("tile factors (b=%d h=%d w=%d ci=%d co=%d) do not divide (batch blocks %d, OH %d, OW %d, IC blocks %d, OC blocks %d)",
                  S->tb, S->th, S->tw, S->tci, S->tco, g->NB, g->OH, g->OW, g->ICB, g->OCB);
-        return buf;
     }
-    if (S->ocn > 2 || S->hn > 2) { snprintf(buf, nb, "virtual threads must be 1 or 2 (oc_nthread=%d h_nthread=%d)", S->ocn, S->hn); return buf; }
-    if ((g->OCB / S->tco) % S->ocn) { snprintf(buf, nb, "oc_nthread=%d does not divide the %d output-channel tiles", S->ocn, g->OCB / S->tco); return buf; }
-    if ((g->OH / S->th) % S->hn) { snprintf(buf, nb, "h_nthread=%d does not divide the %d row tiles", S->hn, g->OH / S->th); return buf; }
+    if (S->ocn > 2 || S->hn > 2) return WHY("virtual threads must be 1 or 2 (oc_nthread=%d h_nthread=%d)", S->ocn, S->hn);
+    if ((g->OCB / S->tco) % S->ocn) return WHY("oc_nthread=%d does not divide the %d output-channel tiles", S->ocn, g->OCB / S->tco);
+    if ((g->OH / S->th) % S->hn) return WHY("h_nthread=%d does not divide the %d row tiles", S->hn, g->OH / S->th);
     g->nt = S->ocn * S->hn;
     g->in_th = (S->th - 1) * L->s + L->k;
     g->in_tw = (S->tw - 1) * L->s + L->k;
@@ -452,15 +460,16 @@ static const char *check_schedule(const Layer *L, const Sched *S, Geo *g, char *
     g->acc_tile = (long)S->tb * S->tco * S->th * S->tw + (epilogue_bias ? (long)S->tb * S->tco : 0);
     long pos = (long)S->tb * S->th * S->tw;
     g->uops = (long)g->nt * pos * (L->k * L->k + (epilogue_bias ? 1 : 0));
-    if (g->inp_tile * g->nt > INP_DEPTH) { snprintf(buf, nb, "input tile of %ld elements x %d threads overflows the input buffer (%ld)", g->inp_tile, g->nt, INP_DEPTH); return buf; }
-    if (g->wgt_tile * g->nt > WGT_DEPTH) { snprintf(buf, nb, "weight tile of %ld elements x %d threads overflows the weight buffer (%ld)", g->wgt_tile, g->nt, WGT_DEPTH); return buf; }
-    if (g->acc_tile * g->nt > ACC_DEPTH) { snprintf(buf, nb, "accumulator tile of %ld elements x %d threads overflows the accumulator buffer (%ld)", g->acc_tile, g->nt, ACC_DEPTH); return buf; }
-    if (g->uops > UOP_DEPTH) { snprintf(buf, nb, "too many micro-ops: %ld > micro-op buffer depth %ld", g->uops, UOP_DEPTH); return buf; }
-    if (pos == 1 && S->tci > 1) { snprintf(buf, nb, "back-to-back micro-ops on one accumulator (1 output position per tile with tile_ci=%d)", S->tci); return buf; }
-    if (L->p > 15) { snprintf(buf, nb, "padding %d does not fit the 4-bit padding field", L->p); return buf; }
-    if ((long)L->w >= 65536 || (long)g->ICB * L->k * L->k >= 65536 || (long)g->OW >= 65536) { snprintf(buf, nb, "DMA stride does not fit the 16-bit field"); return buf; }
+    if (g->inp_tile * g->nt > INP_DEPTH) return WHY("input tile of %ld elements x %d threads overflows the input buffer (%ld)", g->inp_tile, g->nt, INP_DEPTH);
+    if (g->wgt_tile * g->nt > WGT_DEPTH) return WHY("weight tile of %ld elements x %d threads overflows the weight buffer (%ld)", g->wgt_tile, g->nt, WGT_DEPTH);
+    if (g->acc_tile * g->nt > ACC_DEPTH) return WHY("accumulator tile of %ld elements x %d threads overflows the accumulator buffer (%ld)", g->acc_tile, g->nt, ACC_DEPTH);
+    if (g->uops > UOP_DEPTH) return WHY("too many micro-ops: %ld > micro-op buffer depth %ld", g->uops, UOP_DEPTH);
+    if (pos == 1 && S->tci > 1) return WHY("back-to-back micro-ops on one accumulator (1 output position per tile with tile_ci=%d)", S->tci);
+    if (L->p > 15) return WHY("padding %d does not fit the 4-bit padding field", L->p);
+    if ((long)L->w >= 65536 || (long)g->ICB * L->k * L->k >= 65536 || (long)g->OW >= 65536) return WHY("DMA stride does not fit the 16-bit field");
     return NULL;
 }
+#undef WHY
 
 /* Instructions the generator emits for (layer, schedule); check_schedule filled g. */
 static double stream_insns(const Layer *L, const Sched *S, const Geo *g) {
@@ -501,18 +510,47 @@ static void check_insn(const Insn *i) {
     }
 }
 
+/* The fields of an input load that differ between tile groups, in check_insn's order. */
+static void check_edges(const Insn *i) {
+    fit_field(i->y_size, 16, "DMA y_size");
+    fit_field(i->x_size, 16, "DMA x_size");
+    fit_field(i->pt, 4, "padding"); fit_field(i->pb, 4, "padding");
+    fit_field(i->pl, 4, "padding"); fit_field(i->pr, 4, "padding");
+}
+
 /* ------------------------------------------------------------------ code generation */
 
-/* Emit the whole instruction stream of one layer (TVM VTA conv2d schedule). */
-static const char *generate(const Layer *L, const Sched *S, const Geo *g, Program *P) {
+/* One axis of an input tile: the tile of output rows (or columns) from o0 reads in_t input rows
+ * from o0 * stride - pad; lo and hi are its padding rows before and after the n real rows, size
+ * the rows loaded from DRAM. */
+static void tile_edge(int o0, int stride, int pad, int in_t, int n, int *lo, int *hi, int *size) {
+    int a0 = o0 * stride - pad, a1 = a0 + in_t - 1;
+    *lo = a0 < 0 ? -a0 : 0;
+    *hi = a1 >= n ? a1 - n + 1 : 0;
+    *size = in_t - *lo - *hi;
+    if (*size < 0) *size = 0;
+}
+
+/* The generator emits a layer's stream one group of output tiles (one per virtual thread) at a
+ * time, so that the schedule search can simulate a stream as it is made and stop making it when
+ * the simulation already shows the schedule loses (most candidates lose; see search_best). */
+typedef struct {
+    const Layer *L; const Sched *S; const Geo *g; Program *P;
+    int32_t kern[4][64 + 1][2];   /* micro-op kernels: per thread, one per kernel offset, one bias */
+    int out_busy[4];
+    int bo, ho, coo, wo, done;    /* the next tile group */
+} Gen;
+
+/* Start a layer's stream: the micro-op kernels and their loads. NULL, or why not. */
+static const char *gen_begin(Gen *G, const Layer *L, const Sched *S, const Geo *g, Program *P) {
     for (int q = 0; q < 3; q++) P->q[q].n = 0;
     P->nuops = 0;
     encode_err = NULL;
+    *G = (Gen){.L = L, .S = S, .g = g, .P = P};
     const int K = L->k, st = L->s, nt = g->nt;
     const long inp_part = INP_DEPTH / nt, wgt_part = WGT_DEPTH / nt, acc_part = ACC_DEPTH / nt;
     const long acc_out = (long)S->tb * S->tco * S->th * S->tw; /* bias entries follow */
-    /* micro-op kernels: per thread, one GEMM kernel per kernel offset (ky,kx), one bias kernel */
-    int32_t kern[4][64 + 1][2];
+    int32_t (*kern)[64 + 1][2] = G->kern;
     if (K * K > 64) return "kernel larger than 8x8 is not supported";
     for (int t = 0; t < nt; t++) {
         for (int kk = 0; kk <= K * K; kk++) {
@@ -551,6 +589,17 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
             in->y_size = 1; in->x_size = kern[t][kk][1] - kern[t][kk][0]; in->x_stride = in->x_size;
             fit_field(in->sram_base, FB_UOP, "uop SRAM base");
         }
+    return NULL;
+}
+
+/* Emit the next group of output tiles, one per virtual thread; sets G->done after the last. */
+static void gen_tiles(Gen *G) {
+    const Layer *L = G->L; const Sched *S = G->S; const Geo *g = G->g; Program *P = G->P;
+    const int K = L->k, st = L->s, nt = g->nt;
+    const long inp_part = INP_DEPTH / nt, wgt_part = WGT_DEPTH / nt, acc_part = ACC_DEPTH / nt;
+    const long acc_out = (long)S->tb * S->tco * S->th * S->tw;
+    int32_t (*kern)[64 + 1][2] = G->kern;
+    int *out_busy = G->out_busy;
 
     /* Dependency tokens as TVM inserts them (CoProcSync's CoProcInstDepDetector, run on each
      * virtual thread's statement sequence before InjectVirtualThread duplicates it): every
@@ -565,7 +614,6 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
      * of these statements once per thread, thread 0 first, tokens included (they alternate in
      * the FIFO queues): one thread's loads overlap the other's GEMMs, its epilogue the other's
      * stores. */
-    int out_busy[4] = {0, 0, 0, 0};
     const int HT = g->OH / S->th, WT = g->OW / S->tw, COT = g->OCB / S->tco, BT = g->NB / S->tb;
     const int steps = g->ICB / S->tci;
     Insn gemm = {.op = OP_GEMM, .iter_out = S->tco, .iter_in = S->tci, .dst_fo = S->th * S->tw,
@@ -573,119 +621,185 @@ static const char *generate(const Layer *L, const Sched *S, const Geo *g, Progra
     const int alu_ops[4] = {ALU_SHR, ALU_ADD, ALU_MIN, ALU_MAX};
     const int alu_imm[4] = {8, 0, 127, 0};
 
-    for (int bo = 0; bo < BT; bo++)
-        for (int ho = 0; ho < HT / S->hn; ho++)
-            for (int coo = 0; coo < COT / S->ocn; coo++)
-                for (int wo = 0; wo < WT; wo++) {
-                    int tb_[4], th_[4], tc_[4];
-                    for (int ht = 0; ht < S->hn; ht++)
-                        for (int ct = 0; ct < S->ocn; ct++) {
-                            int t = ht * S->ocn + ct;
-                            tb_[t] = bo * S->tb;
-                            th_[t] = (ho * S->hn + ht) * S->th;     /* first output row */
-                            tc_[t] = (coo * S->ocn + ct) * S->tco;  /* first output-channel block */
-                        }
-                    const int ow0 = wo * S->tw;
-                    /* C: accumulator init (bias load, reset); its end pushes compute->load */
-                    for (int t = 0; t < nt; t++) {
-                        int pop = out_busy[t] ? POP_NEXT : 0;
-                        out_busy[t] = 0;
-                        if (epilogue_bias) {
-                            for (int b = 0; b < S->tb; b++) {
-                                Insn *in = push_insn(P, Q_COMPUTE);
-                                *in = (Insn){.op = OP_LOAD, .mem = MEM_ACC, .flags = (uint8_t)pop}; pop = 0;
-                                in->sram_base = (int32_t)(t * acc_part + acc_out + (long)b * S->tco);
-                                in->dram_base = tc_[t]; /* bias: one accumulator element per OC block */
-                                in->y_size = 1; in->x_size = S->tco; in->x_stride = S->tco;
-                                check_insn(in);
-                            }
-                        }
-                        Insn *in = push_insn(P, Q_COMPUTE);
-                        *in = (Insn){.op = OP_GEMM, .flags = (uint8_t)(pop | F_RESET | PUSH_PREV)};
-                        in->uop_bgn = kern[t][0][0]; in->uop_end = kern[t][0][1];
-                        in->iter_out = S->tco; in->iter_in = 1;
-                        in->dst_fo = S->th * S->tw;
-                        check_insn(in);
-                    }
-                    for (int r = 0; r < steps; r++) {
-                        const int ci0 = r * S->tci;
-                        /* L: input loads and the weight load, one statement (pops compute->load: the
-                         * reset, or the previous step's GEMMs; pushes load->compute) */
-                        for (int t = 0; t < nt; t++) {
-                            int pop = POP_NEXT;
-                            for (int b = 0; b < S->tb; b++)
-                                for (int c = 0; c < S->tci; c++) {
-                                    int ih0 = th_[t] * st - L->p, iw0 = ow0 * st - L->p;
-                                    int ih1 = ih0 + g->in_th - 1, iw1 = iw0 + g->in_tw - 1;
-                                    int pt = ih0 < 0 ? -ih0 : 0, pl = iw0 < 0 ? -iw0 : 0;
-                                    int pb = ih1 >= L->h ? ih1 - L->h + 1 : 0, pr = iw1 >= L->w ? iw1 - L->w + 1 : 0;
-                                    Insn *in = push_insn(P, Q_LOAD);
-                                    *in = (Insn){.op = OP_LOAD, .mem = MEM_INP, .flags = (uint8_t)pop}; pop = 0;
-                                    in->sram_base = (int32_t)(t * inp_part + ((long)b * S->tci + c) * g->in_th * g->in_tw);
-                                    in->pt = pt; in->pb = pb; in->pl = pl; in->pr = pr;
-                                    in->y_size = g->in_th - pt - pb; in->x_size = g->in_tw - pl - pr;
-                                    if (in->y_size < 0) in->y_size = 0;
-                                    if (in->x_size < 0) in->x_size = 0;
-                                    in->x_stride = L->w;
-                                    in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->ICB + ci0 + c) * L->h + ih0 + pt) * L->w + iw0 + pl);
-                                    check_insn(in);
-                                }
-                            Insn *in = push_insn(P, Q_LOAD);
-                            *in = (Insn){.op = OP_LOAD, .mem = MEM_WGT, .flags = PUSH_NEXT};
-                            in->sram_base = (int32_t)(t * wgt_part);
-                            in->y_size = S->tco; in->x_size = S->tci * K * K; in->x_stride = g->ICB * K * K;
-                            in->dram_base = (int32_t)(((long)tc_[t] * g->ICB + ci0) * K * K);
-                            check_insn(in);
-                        }
-                        /* C: GEMMs (pop load->compute; push compute->load when a load follows) */
-                        for (int t = 0; t < nt; t++) {
-                            for (int kk = 0; kk < K * K; kk++) {
-                                Insn *in = push_insn(P, Q_COMPUTE);
-                                int release = kk == K * K - 1 && r < steps - 1;
-                                /* the hottest instruction: the template copy is a few vector
-                                 * moves, where zeroing a fresh one was a slow `rep stos` */
-                                gemm.flags = (uint8_t)((kk == 0 ? POP_PREV : 0) | (release ? PUSH_PREV : 0));
-                                gemm.uop_bgn = kern[t][kk][0]; gemm.uop_end = kern[t][kk][1];
-                                *in = gemm;
-                                check_insn(in);
-                            }
-                        }
-                    }
-                    /* C: the epilogue on the ALU, one statement; its end pushes compute->store */
-                    for (int t = 0; t < nt; t++) {
-                        for (int a = 0; a < 4; a++) {
-                            if (a == 1 && !epilogue_bias) continue;
-                            Insn *in = push_insn(P, Q_COMPUTE);
-                            *in = (Insn){.op = OP_ALU, .alu_op = (uint8_t)alu_ops[a]};
-                            in->uop_bgn = kern[t][a == 1 ? K * K : 0][0];
-                            in->uop_end = kern[t][a == 1 ? K * K : 0][1];
-                            in->iter_out = S->tco; in->iter_in = 1;
-                            in->dst_fo = S->th * S->tw;
-                            if (a == 1) { in->src_fo = 1; }
-                            else { in->flags |= F_IMM; in->imm = alu_imm[a]; in->src_fo = S->th * S->tw; }
-                            if (a == 3) in->flags |= PUSH_NEXT;
-                            check_insn(in);
-                        }
-                    }
-                    /* S: stores (pop compute->store; push store->compute) */
-                    for (int t = 0; t < nt; t++) {
-                        int first = 1;
-                        for (int b = 0; b < S->tb; b++)
-                            for (int co = 0; co < S->tco; co++) {
-                                Insn *in = push_insn(P, Q_STORE);
-                                *in = (Insn){.op = OP_STORE, .mem = MEM_OUT};
-                                in->flags = first ? POP_PREV : 0; first = 0;
-                                in->sram_base = (int32_t)(t * acc_part + ((long)b * S->tco + co) * S->th * S->tw);
-                                in->y_size = S->th; in->x_size = S->tw; in->x_stride = g->OW;
-                                in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->OCB + tc_[t] + co) * g->OH + th_[t]) * g->OW + ow0);
-                                check_insn(in);
-                            }
-                        P->q[Q_STORE].v[P->q[Q_STORE].n - 1].flags |= PUSH_PREV;
-                        out_busy[t] = 1;
-                    }
-                    if (encode_err) return encode_err;
+    const int bo = G->bo, ho = G->ho, coo = G->coo, wo = G->wo;
+    /* Every group emits the same instruction fields except the input loads' sizes and padding
+     * (edge tiles): the first group checks all of them, later groups those (same order, so the
+     * same first error). */
+    const int first = bo == 0 && ho == 0 && coo == 0 && wo == 0;
+    if (++G->wo == WT) {                 /* the next group: loops bo, ho, coo, wo (innermost) */
+        G->wo = 0;
+        if (++G->coo == COT / S->ocn) {
+            G->coo = 0;
+            if (++G->ho == HT / S->hn) {
+                G->ho = 0;
+                if (++G->bo == BT) G->done = 1;
+            }
+        }
+    }
+    int tb_[4], th_[4], tc_[4];
+    for (int ht = 0; ht < S->hn; ht++)
+        for (int ct = 0; ct < S->ocn; ct++) {
+            int t = ht * S->ocn + ct;
+            tb_[t] = bo * S->tb;
+            th_[t] = (ho * S->hn + ht) * S->th;     /* first output row */
+            tc_[t] = (coo * S->ocn + ct) * S->tco;  /* first output-channel block */
+        }
+    const int ow0 = wo * S->tw;
+    /* C: accumulator init (bias load, reset); its end pushes compute->load */
+    for (int t = 0; t < nt; t++) {
+        int pop = out_busy[t] ? POP_NEXT : 0;
+        out_busy[t] = 0;
+        if (epilogue_bias) {
+            for (int b = 0; b < S->tb; b++) {
+                Insn *in = push_insn(P, Q_COMPUTE);
+                *in = (Insn){.op = OP_LOAD, .mem = MEM_ACC, .flags = (uint8_t)pop}; pop = 0;
+                in->sram_base = (int32_t)(t * acc_part + acc_out + (long)b * S->tco);
+                in->dram_base = tc_[t]; /* bias: one accumulator element per OC block */
+                in->y_size = 1; in->x_size = S->tco; in->x_stride = S->tco;
+                if (first) check_insn(in);
+            }
+        }
+        Insn *in = push_insn(P, Q_COMPUTE);
+        *in = (Insn){.op = OP_GEMM, .flags = (uint8_t)(pop | F_RESET | PUSH_PREV)};
+        in->uop_bgn = kern[t][0][0]; in->uop_end = kern[t][0][1];
+        in->iter_out = S->tco; in->iter_in = 1;
+        in->dst_fo = S->th * S->tw;
+        if (first) check_insn(in);
+    }
+    for (int r = 0; r < steps; r++) {
+        const int ci0 = r * S->tci;
+        /* L: input loads and the weight load, one statement (pops compute->load: the
+         * reset, or the previous step's GEMMs; pushes load->compute) */
+        for (int t = 0; t < nt; t++) {
+            int pop = POP_NEXT;
+            for (int b = 0; b < S->tb; b++)
+                for (int c = 0; c < S->tci; c++) {
+                    int ih0 = th_[t] * st - L->p, iw0 = ow0 * st - L->p, pt, pb, pl, pr, ys, xs;
+                    tile_edge(th_[t], st, L->p, g->in_th, L->h, &pt, &pb, &ys);
+                    tile_edge(ow0, st, L->p, g->in_tw, L->w, &pl, &pr, &xs);
+                    Insn *in = push_insn(P, Q_LOAD);
+                    *in = (Insn){.op = OP_LOAD, .mem = MEM_INP, .flags = (uint8_t)pop}; pop = 0;
+                    in->sram_base = (int32_t)(t * inp_part + ((long)b * S->tci + c) * g->in_th * g->in_tw);
+                    in->pt = pt; in->pb = pb; in->pl = pl; in->pr = pr;
+                    in->y_size = ys; in->x_size = xs;
+                    in->x_stride = L->w;
+                    in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->ICB + ci0 + c) * L->h + ih0 + pt) * L->w + iw0 + pl);
+                    if (first) check_insn(in); else check_edges(in);
                 }
+            Insn *in = push_insn(P, Q_LOAD);
+            *in = (Insn){.op = OP_LOAD, .mem = MEM_WGT, .flags = PUSH_NEXT};
+            in->sram_base = (int32_t)(t * wgt_part);
+            in->y_size = S->tco; in->x_size = S->tci * K * K; in->x_stride = g->ICB * K * K;
+            in->dram_base = (int32_t)(((long)tc_[t] * g->ICB + ci0) * K * K);
+            if (first) check_insn(in);
+        }
+        /* C: GEMMs (pop load->compute; push compute->load when a load follows) */
+        for (int t = 0; t < nt; t++) {
+            for (int kk = 0; kk < K * K; kk++) {
+                Insn *in = push_insn(P, Q_COMPUTE);
+                int release = kk == K * K - 1 && r < steps - 1;
+                /* the hottest instruction: the template copy is a few vector
+                 * moves, where zeroing a fresh one was a slow `rep stos` */
+                gemm.flags = (uint8_t)((kk == 0 ? POP_PREV : 0) | (release ? PUSH_PREV : 0));
+                gemm.uop_bgn = kern[t][kk][0]; gemm.uop_end = kern[t][kk][1];
+                *in = gemm;
+                if (first) check_insn(in);
+            }
+        }
+    }
+    /* C: the epilogue on the ALU, one statement; its end pushes compute->store */
+    for (int t = 0; t < nt; t++) {
+        for (int a = 0; a < 4; a++) {
+            if (a == 1 && !epilogue_bias) continue;
+            Insn *in = push_insn(P, Q_COMPUTE);
+            *in = (Insn){.op = OP_ALU, .alu_op = (uint8_t)alu_ops[a]};
+            in->uop_bgn = kern[t][a == 1 ? K * K : 0][0];
+            in->uop_end = kern[t][a == 1 ? K * K : 0][1];
+            in->iter_out = S->tco; in->iter_in = 1;
+            in->dst_fo = S->th * S->tw;
+            if (a == 1) { in->src_fo = 1; }
+            else { in->flags |= F_IMM; in->imm = alu_imm[a]; in->src_fo = S->th * S->tw; }
+            if (a == 3) in->flags |= PUSH_NEXT;
+            if (first) check_insn(in);
+        }
+    }
+    /* S: stores (pop compute->store; push store->compute) */
+    for (int t = 0; t < nt; t++) {
+        int first = 1;
+        for (int b = 0; b < S->tb; b++)
+            for (int co = 0; co < S->tco; co++) {
+                Insn *in = push_insn(P, Q_STORE);
+                *in = (Insn){.op = OP_STORE, .mem = MEM_OUT};
+                in->flags = first ? POP_PREV : 0; first = 0;
+                in->sram_base = (int32_t)(t * acc_part + ((long)b * S->tco + co) * S->th * S->tw);
+                in->y_size = S->th; in->x_size = S->tw; in->x_stride = g->OW;
+                in->dram_base = (int32_t)((((long)(tb_[t] + b) * g->OCB + tc_[t] + co) * g->OH + th_[t]) * g->OW + ow0);
+                if (first) check_insn(in);
+            }
+        P->q[Q_STORE].v[P->q[Q_STORE].n - 1].flags |= PUSH_PREV;
+        out_busy[t] = 1;
+    }
+}
+
+/* Emit the whole instruction stream of one layer (TVM VTA conv2d schedule). NULL, or why not. */
+static const char *generate(const Layer *L, const Sched *S, const Geo *g, Program *P) {
+    Gen G;
+    const char *e = gen_begin(&G, L, S, g, P);
+    if (e) return e;
+    while (!G.done && !encode_err) gen_tiles(&G);
     return encode_err;
+}
+
+/* Lower bounds for a layer's whole stream, in closed form, for simulate's early stop: w[0..2] the
+ * busy cycles of load, compute and store (each instruction's issue, DMA latency, transfer and
+ * padding, or its micro-ops), w[3] the DRAM port's transfer cycles. Tile groups repeat; only
+ * the input loads differ (by their padding at the edges), so those are summed over the distinct
+ * row and column tiles. Returns 0 when an edge tile's input load would not fit its instruction
+ * fields: the only fields that differ between tile groups, so the stream fails to encode iff its
+ * first tile group does or this returns 0 (generate() would refuse it). A build with
+ * -DVTA_CHECK_WORK checks these sums against every stream simulated to its end. */
+__attribute__((unused)) static int stream_work(const Layer *L, const Sched *S, const Geo *g, double w[4]) {
+    const double bw = DRAM_BPC * M.dram_eff, dfix = M.insn_ovh + M.dma_lat, cfix = M.insn_ovh + M.pipe_fill;
+    const double kk = (double)L->k * L->k, steps = g->ICB / S->tci, pos = (double)S->tb * S->th * S->tw;
+    const int HT = g->OH / S->th, WT = g->OW / S->tw;
+    const double tiles = (double)(g->NB / S->tb) * HT * WT * (g->OCB / S->tco);
+    /* first, each thread's micro-op kernels are loaded: K*K GEMM kernels and the bias kernel,
+     * pos entries each */
+    double kernels = (double)g->nt * (kk + (epilogue_bias ? 1 : 0)), uop = M.row_ovh + pos * UOP_ELEM_BYTES / bw;
+    w[1] = kernels * (dfix + uop);
+    w[3] = kernels * uop;
+    w[0] = w[2] = 0;
+    /* per tile: bias loads, reset, GEMMs, epilogue; stores; weight loads */
+    double bias = M.row_ovh + (double)S->tco * ACC_ELEM_BYTES / bw, nalu = epilogue_bias ? 4 : 3;
+    double comp = (epilogue_bias ? S->tb * (dfix + bias) : 0) + (cfix + S->tco * pos)
+                + steps * kk * (cfix + S->tco * S->tci * pos * M.gemm_ii) + nalu * (cfix + S->tco * pos * M.alu_ii);
+    double store = S->th * M.row_ovh + (double)S->th * S->tw * OUT_ELEM_BYTES / bw;
+    double wgt = S->tco * M.row_ovh + (double)S->tco * S->tci * kk * WGT_ELEM_BYTES / bw;
+    w[1] += tiles * comp;
+    w[2] += tiles * S->tb * S->tco * (dfix + store);
+    w[0] += tiles * steps * (dfix + wgt);
+    w[3] += tiles * ((epilogue_bias ? S->tb * bias : 0) + S->tb * S->tco * store + steps * wgt);
+    /* input loads: each (row tile, column tile) pair once per batch and output-channel tile */
+    double in_busy = 0, in_xfer = 0;
+    int ok = 1;
+    for (int i = 0; i < HT; i++) {
+        int pt, pb, ys;
+        tile_edge(i * S->th, L->s, L->p, g->in_th, L->h, &pt, &pb, &ys);
+        ok &= ys < 65536 && pt < 16 && pb < 16;
+        for (int j = 0; j < WT; j++) {
+            int pl, pr, xs;
+            tile_edge(j * S->tw, L->s, L->p, g->in_tw, L->w, &pl, &pr, &xs);
+            ok &= xs < 65536 && pl < 16 && pr < 16;
+            double xfer = ys * M.row_ovh + (double)ys * xs * INP_ELEM_BYTES / bw;
+            double npad = (double)(pt + ys + pb) * (pl + xs + pr) - (double)ys * xs;
+            in_busy += dfix + xfer + npad * M.pad_cyc;
+            in_xfer += xfer;
+        }
+    }
+    double reps = (double)(g->NB / S->tb) * (g->OCB / S->tco) * steps * S->tb * S->tci;
+    w[0] += reps * in_busy;
+    w[3] += reps * in_xfer;
+    return ok;
 }
 
 /* ------------------------------------------------------------------ functional state */
@@ -807,14 +921,12 @@ static void tq_push(TokQ *q, double t) {
     q->t[q->tail++] = t;
 }
 
-static double dma_bytes(const Insn *in) {
-    double eb = in->mem == MEM_INP ? INP_ELEM_BYTES : in->mem == MEM_WGT ? WGT_ELEM_BYTES
-              : in->mem == MEM_ACC ? ACC_ELEM_BYTES : in->mem == MEM_UOP ? UOP_ELEM_BYTES : OUT_ELEM_BYTES;
-    return (double)in->y_size * in->x_size * eb;
-}
-
-/* Simulate; returns 0, or 1 when the time exceeded `bound` (aborted), or -1 on deadlock. */
-static int simulate(const Program *P, Stats *st, Func *F, double bound) {
+/* Simulate; returns 0, or 1 when the time exceeded `bound` (aborted), or -1 on deadlock.
+ * With a generator G, P is G's program, made as the simulation reaches it. With `work` (lower
+ * bounds on each module's busy cycles for the whole stream, and on the DRAM port's transfer
+ * cycles, from stream_work), it also stops as soon as a module's time so far plus the work
+ * still ahead of it passes `bound`: that stream cannot end below `bound`. */
+static int simulate(const Program *P, Stats *st, Func *F, double bound, Gen *G, const double *work) {
     static TokQ tq[4]; /* 0: load->compute, 1: compute->load, 2: compute->store, 3: store->compute */
     for (int i = 0; i < 4; i++) tq[i].head = tq[i].tail = 0;
     memset(st, 0, sizeof *st);
@@ -824,7 +936,14 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound) {
     /* which token queue a module pops from / pushes to, for prev and next */
     const int pop_prev_q[3] = {-1, 0, 2}, pop_next_q[3] = {1, 3, -1};
     const int push_prev_q[3] = {-1, 1, 3}, push_next_q[3] = {0, 2, -1};
+    /* work[] is a sum taken in another order than the loop's, so the cut keeps a margin far
+     * above both sums' rounding (1e-6 of the bound: tens of cycles; rounding: < 0.1 cycle) */
+    double left[4] = {0, 0, 0, 0};
+    const double cut = bound * (1 + 1e-6);
+    if (work) for (int i = 0; i < 4; i++) left[i] = work[i];
     for (;;) {
+        if (G)      /* each tile group adds instructions to all three queues */
+            while (!G->done && (idx[0] >= P->q[0].n || idx[1] >= P->q[1].n || idx[2] >= P->q[2].n)) gen_tiles(G);
         int best = -1;
         double best_start = 0;
         for (int m = 0; m < 3; m++) {
@@ -861,6 +980,8 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound) {
             st->dram_busy += xfer;
             double npad = (double)(in->pt + in->y_size + in->pb) * (in->pl + in->x_size + in->pr) - (double)in->y_size * in->x_size;
             end = port_free + npad * M.pad_cyc;
+            left[m] -= M.insn_ovh + M.dma_lat + xfer + npad * M.pad_cyc;
+            left[3] -= xfer;
             switch (in->mem) {
             case MEM_INP: st->inp_bytes += bytes; break;
             case MEM_WGT: st->wgt_bytes += bytes; break;
@@ -877,6 +998,7 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound) {
                 end = t + M.pipe_fill + n * M.alu_ii;
                 st->alu += n;
             }
+            left[m] -= end - best_start;
         }
         if (F && F->on) exec_insn(F, in);
         st->busy[m] += end - best_start;
@@ -885,7 +1007,16 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound) {
         if (in->flags & PUSH_NEXT) tq_push(&tq[push_next_q[m]], end);
         st->n_insn += 1;
         if (end > bound) return 1;
+        if (work && (end + left[m] > cut || port_free + left[3] > cut)) return 1;
     }
+#ifdef VTA_CHECK_WORK
+    if (work)
+        for (int i = 0; i < 4; i++)
+            if ((left[i] < 0 ? -left[i] : left[i]) > 1e-9 * work[i] + 1e-6) {
+                fprintf(stderr, "vta_sim: internal error: stream_work[%d] = %.6f, the stream's own sum %.6f\n", i, work[i], work[i] - left[i]);
+                exit(3);
+            }
+#endif
     double c = tfree[0];
     if (tfree[1] > c) c = tfree[1];
     if (tfree[2] > c) c = tfree[2];
@@ -942,7 +1073,6 @@ static long SEARCH_SIMULATED, SEARCH_LEGAL;
  * simulator enumerates is a usage error. */
 static int search_best(const Layer *L, int vthread, Sched *best_s, Stats *best_st) {
     Geo g;
-    char buf[256];
     int OH = out_h(L), OW = out_w(L), nB, nH, nW, nI, nO;
     int *dB = divisors(L->n / BATCH > 0 ? L->n / BATCH : 1, &nB);
     int *dH = divisors(OH, &nH), *dW = divisors(OW, &nW);
@@ -960,7 +1090,7 @@ static int search_best(const Layer *L, int vthread, Sched *best_s, Stats *best_s
     for (int e = 0; e < nI; e++) for (int f = 0; f < nO; f++)
     for (int v = 0; v < (vthread ? 4 : 1); v++) {
         Sched S = {dB[a], dH[b], dW[d], dI[e], dO[f], 1 + (v & 1), 1 + (v >> 1)};
-        if (check_schedule(L, &S, &g, buf, sizeof buf) || stream_insns(L, &S, &g) > MAX_INSNS) continue;
+        if (check_schedule(L, &S, &g, NULL, 0) || stream_insns(L, &S, &g) > MAX_INSNS) continue;
         double pos = (double)S.tb * S.th * S.tw;
         double tiles = (double)(g.NB / S.tb) * (OH / S.th) * (OW / S.tw) * (g.OCB / S.tco);
         double steps = g.ICB / S.tci;
@@ -1000,12 +1130,28 @@ static int search_best(const Layer *L, int vthread, Sched *best_s, Stats *best_s
     double best = 1e300;
     int found = 0;
     Stats st;
+#ifndef VTA_PLAIN_SEARCH
+    double work[4];
+    Gen G;
+#endif
     for (long i = 0; i < nc; i++) {
         if (c[i].lb >= best) break;
-        check_schedule(L, &c[i].s, &g, buf, sizeof buf);
+        check_schedule(L, &c[i].s, &g, NULL, 0);
+        /* The stream is made as the simulation reaches it and the simulation stops once the
+         * work still ahead shows it cannot beat the best (most candidates stop early), with the
+         * same outcome as generate() + simulate(): a stream that would not encode is skipped
+         * (stream_work says why the first tile group tells), and stopping early loses nothing. */
+#ifdef VTA_PLAIN_SEARCH     /* the reference the tests compare with: whole stream, then simulate */
         if (generate(L, &c[i].s, &g, &PROG)) continue;
+        int r = simulate(&PROG, &st, NULL, best, NULL, NULL);
+#else
+        if (gen_begin(&G, L, &c[i].s, &g, &PROG)) continue;
+        gen_tiles(&G);
+        if (encode_err || !stream_work(L, &c[i].s, &g, work)) continue;
+        int r = simulate(&PROG, &st, NULL, best, &G, work);
+        if (encode_err) { fprintf(stderr, "vta_sim: internal error: %s after the first tile group\n", encode_err); exit(3); }
+#endif
         SEARCH_SIMULATED++;
-        int r = simulate(&PROG, &st, NULL, best);
         if (r == 0 && st.cycles < best) { best = st.cycles; *best_s = c[i].s; *best_st = st; found = 1; }
     }
     free(c);
@@ -1113,7 +1259,7 @@ static long run_functional(const Layer *L, const Geo *g, Stats *st, const char *
     F.inp = calloc((size_t)INP_DEPTH, INP_ELEM_BYTES); F.wgt = calloc((size_t)WGT_DEPTH, WGT_ELEM_BYTES);
     F.acc = calloc((size_t)ACC_DEPTH, ACC_ELEM_BYTES); F.out = calloc((size_t)OUT_DEPTH, OUT_ELEM_BYTES);
     F.uop = calloc((size_t)UOP_DEPTH, sizeof(Uop)); F.uop_dram = PROG.uops;
-    int r = simulate(&PROG, st, &F, 1e300);
+    int r = simulate(&PROG, st, &F, 1e300, NULL, NULL);
     if (r < 0) infeasible("token deadlock in the generated instruction stream");
     for (int n = 0; n < N; n++) for (int o = 0; o < O; o++) for (int i = 0; i < OH; i++) for (int j = 0; j < OW; j++) {
         size_t d = ((((size_t)(n / BATCH) * g->OCB + o / BLOCK_OUT) * OH + i) * OW + j) * OUT_ELEM_BYTES + (n % BATCH) * BLOCK_OUT + o % BLOCK_OUT;
@@ -1438,7 +1584,7 @@ int main(int argc, char **argv) {
                 const char *e = generate(L, &S, &g, &PROG);
                 if (e) { char msg[1100]; snprintf(msg, sizeof msg, "%s: %s", L->name, e); infeasible(msg); }
                 if (functional) mismatches += run_functional(L, &g, &st, dump, seed);
-                else if (simulate(&PROG, &st, NULL, 1e300) < 0) infeasible("token deadlock in the generated instruction stream");
+                else if (simulate(&PROG, &st, NULL, 1e300, NULL, NULL) < 0) infeasible("token deadlock in the generated instruction stream");
             }
             chosen[i] = S;
             lst[i] = st;
