@@ -1,6 +1,8 @@
 """Speed of the VTA simulator: whole-ResNet-18 evaluations per second in timing mode.
 
-Two numbers per workload:
+Workloads: the baseline design (the study's Pynq-Z1 configuration) with default schedules and with
+the per-layer schedule search, and the search on the study's seeded smallest design. Two numbers
+per workload:
   in-process   the binary repeats the evaluation itself (--repeat N, reports eval_us), so
                process start-up is not measured;
   per-process  one process per evaluation (what an engine trial costs, minus the engine).
@@ -31,6 +33,11 @@ WORKLOADS = {
     "default schedules": ["--network", NET, "--schedule", "default"],
     "best schedules (search, vthread on)": ["--network", NET, "--schedule", "best"],
     "best schedules (search, vthread off)": ["--network", NET, "--schedule", "best", "--vthread", "off"],
+    # the study's seeded smallest design (1x8x8 core, smallest buffers): TPE is drawn to such small
+    # cores, whose search simulates several times more instructions than the baseline's
+    "best schedules, smallest design": ["--network", NET, "--schedule", "best", "--log-block", "3",
+                                        "--log-uop-buff-size", "13", "--log-inp-buff-size", "13",
+                                        "--log-wgt-buff-size", "16", "--log-acc-buff-size", "15"],
 }
 
 

@@ -941,9 +941,10 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound, Gen *G, 
     double left[4] = {0, 0, 0, 0};
     const double cut = bound * (1 + 1e-6);
     if (work) for (int i = 0; i < 4; i++) left[i] = work[i];
+    /* with G, a queue that runs dry gets the next tile group (each adds to all three queues) */
+#define REFILL() do { if (G) while (!G->done && (idx[0] >= P->q[0].n || idx[1] >= P->q[1].n || idx[2] >= P->q[2].n)) gen_tiles(G); } while (0)
+    REFILL();
     for (;;) {
-        if (G)      /* each tile group adds instructions to all three queues */
-            while (!G->done && (idx[0] >= P->q[0].n || idx[1] >= P->q[1].n || idx[2] >= P->q[2].n)) gen_tiles(G);
         int best = -1;
         double best_start = 0;
         for (int m = 0; m < 3; m++) {
@@ -966,48 +967,61 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound, Gen *G, 
             return -1;
         }
         const int m = best;
-        const Insn *in = &P->q[m].v[idx[m]++];
-        if (in->flags & POP_PREV) tq[pop_prev_q[m]].head++;
-        if (in->flags & POP_NEXT) tq[pop_next_q[m]].head++;
-        st->stall[m] += best_start - tfree[m];
-        double t = best_start + M.insn_ovh, end;
-        if (in->op == OP_LOAD || in->op == OP_STORE) {
-            double bytes = dma_bytes(in);
-            double xfer = in->y_size * M.row_ovh + bytes / bw;
-            double ds = t + M.dma_lat;
-            if (port_free > ds) ds = port_free;
-            port_free = ds + xfer;
-            st->dram_busy += xfer;
-            double npad = (double)(in->pt + in->y_size + in->pb) * (in->pl + in->x_size + in->pr) - (double)in->y_size * in->x_size;
-            end = port_free + npad * M.pad_cyc;
-            left[m] -= M.insn_ovh + M.dma_lat + xfer + npad * M.pad_cyc;
-            left[3] -= xfer;
-            switch (in->mem) {
-            case MEM_INP: st->inp_bytes += bytes; break;
-            case MEM_WGT: st->wgt_bytes += bytes; break;
-            case MEM_ACC: st->acc_bytes += bytes; break;
-            case MEM_UOP: st->uop_bytes += bytes; break;
-            default: st->out_bytes += bytes; break;
-            }
-        } else {
-            double n = (double)in->iter_out * in->iter_in * (in->uop_end - in->uop_bgn);
-            if (in->op == OP_GEMM) {
-                end = t + M.pipe_fill + n * ((in->flags & F_RESET) ? 1.0 : M.gemm_ii);
-                if (!(in->flags & F_RESET)) st->gemm += n;
+        double start = best_start;
+        for (;;) {
+            const Insn *in = &P->q[m].v[idx[m]++];
+            Insn cur;
+            if (G && idx[m] == P->q[m].n) { cur = *in; in = &cur; REFILL(); }   /* the refill may move it */
+            if (in->flags & POP_PREV) tq[pop_prev_q[m]].head++;
+            if (in->flags & POP_NEXT) tq[pop_next_q[m]].head++;
+            st->stall[m] += start - tfree[m];
+            double t = start + M.insn_ovh, end;
+            if (in->op == OP_LOAD || in->op == OP_STORE) {
+                double bytes = dma_bytes(in);
+                double xfer = in->y_size * M.row_ovh + bytes / bw;
+                double ds = t + M.dma_lat;
+                if (port_free > ds) ds = port_free;
+                port_free = ds + xfer;
+                st->dram_busy += xfer;
+                double npad = (double)(in->pt + in->y_size + in->pb) * (in->pl + in->x_size + in->pr) - (double)in->y_size * in->x_size;
+                end = port_free + npad * M.pad_cyc;
+                left[m] -= M.insn_ovh + M.dma_lat + xfer + npad * M.pad_cyc;
+                left[3] -= xfer;
+                switch (in->mem) {
+                case MEM_INP: st->inp_bytes += bytes; break;
+                case MEM_WGT: st->wgt_bytes += bytes; break;
+                case MEM_ACC: st->acc_bytes += bytes; break;
+                case MEM_UOP: st->uop_bytes += bytes; break;
+                default: st->out_bytes += bytes; break;
+                }
             } else {
-                end = t + M.pipe_fill + n * M.alu_ii;
-                st->alu += n;
+                double n = (double)in->iter_out * in->iter_in * (in->uop_end - in->uop_bgn);
+                if (in->op == OP_GEMM) {
+                    end = t + M.pipe_fill + n * ((in->flags & F_RESET) ? 1.0 : M.gemm_ii);
+                    if (!(in->flags & F_RESET)) st->gemm += n;
+                } else {
+                    end = t + M.pipe_fill + n * M.alu_ii;
+                    st->alu += n;
+                }
+                left[m] -= end - start;
             }
-            left[m] -= end - best_start;
+            if (F && F->on) exec_insn(F, in);
+            st->busy[m] += end - start;
+            tfree[m] = end;
+            if (in->flags & PUSH_PREV) tq_push(&tq[push_prev_q[m]], end);
+            if (in->flags & PUSH_NEXT) tq_push(&tq[push_next_q[m]], end);
+            st->n_insn += 1;
+            if (end > bound) return 1;
+            if (work && (end + left[m] > cut || port_free + left[3] > cut)) return 1;
+            /* A GEMM or ALU op that pops no token starts when the compute op before it ends, and
+             * what it pushes lets the waiting instruction start only after its own end: simulated
+             * now instead of at its turn, it changes no other instruction's time (timing mode does
+             * so; the functional mode executes instructions in the event order) */
+            if (F || m != Q_COMPUTE || idx[m] >= P->q[m].n) break;
+            const Insn *nx = &P->q[m].v[idx[m]];
+            if ((nx->op != OP_GEMM && nx->op != OP_ALU) || (nx->flags & (POP_PREV | POP_NEXT))) break;
+            start = tfree[m];
         }
-        if (F && F->on) exec_insn(F, in);
-        st->busy[m] += end - best_start;
-        tfree[m] = end;
-        if (in->flags & PUSH_PREV) tq_push(&tq[push_prev_q[m]], end);
-        if (in->flags & PUSH_NEXT) tq_push(&tq[push_next_q[m]], end);
-        st->n_insn += 1;
-        if (end > bound) return 1;
-        if (work && (end + left[m] > cut || port_free + left[3] > cut)) return 1;
     }
 #ifdef VTA_CHECK_WORK
     if (work)
@@ -1023,6 +1037,7 @@ static int simulate(const Program *P, Stats *st, Func *F, double bound, Gen *G, 
     st->cycles = c;
     return 0;
 }
+#undef REFILL
 
 /* ------------------------------------------------------------------ schedules: default, best */
 
