@@ -4,6 +4,8 @@ constraints cost no trial (#10 item 1), and the obvious points come right after 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from conftest import GRID_XY, grid_rows, needs_gcc, write_replay
@@ -282,3 +284,89 @@ def test_duplicates_stored_before_the_rule_still_count():
         frozen = create_trial(state=TrialState.COMPLETE, values=[1.0], params={"x": 1},
                               distributions={"x": IntDistribution(0, 3)}, user_attrs=rec.to_attrs())
         assert TrialRecord.from_trial(frozen, []).finished is counted
+
+
+SMALL_XY = GRID_XY.replace("high = 19", "high = 9")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_skipped_proposals_cost_no_trial(lab, jobs):
+    """N counts measurements: a proposal the surrogate skips (pruned) is told to the sampler but
+    does not use up one of the N (#10), in one loop and with --jobs; an audit is a measurement and
+    counts. Progress, the summary and `tune status` say how many were measured and skipped."""
+    study = lab.study(f"skip{jobs}", SMALL_XY, target=write_replay(lab, f"skip{jobs}", grid_rows(10)))
+    args = ("explore", study, "--seed", "1", "--sampler", "random", "--surrogate", "always", "--jobs", jobs,
+            "--no-export")
+    proc = lab.fork(*args, "--trials", "30")
+    assert proc.returncode == 0, proc.stderr
+    recs = lab.records(study)
+    skipped = [r for r in recs if r.status == "pruned"]
+    measured = [r for r in recs if r.measured]
+    assert skipped and all(r.uncounted and not r.finished for r in skipped), proc.stderr
+    assert len(measured) == 30 == sum(r.finished for r in recs)
+    audits = [r for r in recs if r.audit]
+    assert audits and all(r.measured and r.finished for r in audits)      # an audit is a measurement
+    assert "skipped by the surrogate (optimistic prediction adds" in proc.stderr
+    assert "; not counted)" in proc.stderr
+    assert f"30 trials finished (30 measured, {sum(r.status == 'complete' for r in recs)} verified; " \
+           f"{len(skipped)} skipped by the surrogate, not counted)" in proc.stdout
+    status = lab.json("status", study)
+    assert (status["finished"], status["measured"], status["skipped"]) == (30, 30, len(skipped))
+    assert status["by_state"]["pruned"] == len(skipped)
+    table = lab.fork("status", study).stdout
+    assert f"30 trials finished (30 measured, {len(skipped)} skipped by the surrogate)" in table
+    # the same command again: nothing to do
+    assert lab.fork(*args, "--trials", "30").returncode == 0
+    assert len(lab.records(study)) == len(recs)
+
+
+def test_a_journal_whose_prunes_counted_resumes_as_it_counted(lab):
+    """Pruned trials stored before N counted measurements (no `uncounted` mark) still count, so a
+    resumed campaign neither re-runs nor loses the trials it spent on them: a study whose trials
+    are copied without the mark is complete at the same N, and a larger budget measures exactly
+    the difference."""
+    from optuna.trial import create_trial
+
+    from tuner.result import TrialRecord
+    from tuner.study import load_study
+    from tuner.studystore import open_study
+
+    target = write_replay(lab, "oldprune", grid_rows(10))
+    new = lab.study("newprune", SMALL_XY, target=target)
+    args = ("--seed", "1", "--sampler", "random", "--surrogate", "always", "--no-export", "--no-progress")
+    assert lab.fork("explore", new, "--trials", "30", *args).returncode == 0
+    old = lab.study("oldprune", SMALL_XY, target=target)
+    spec_new, spec_old = load_study(str(new)), load_study(str(old))
+    src = open_study(spec_new, lab.root / "results" / spec_new.name, None, create=False)
+    dst = open_study(spec_old, lab.root / "results" / spec_old.name, None)
+    pruned = 0
+    for t in src.trials:
+        rec = TrialRecord.from_trial(t, spec_new.objectives)
+        pruned += rec.status == "pruned"
+        stripped = replace(rec, uncounted=False) if rec.status == "pruned" else rec
+        dst.add_trial(create_trial(state=t.state, values=t.values, params=t.params, distributions=t.distributions,
+                                   user_attrs=stripped.to_attrs(), system_attrs=t.system_attrs))
+    assert pruned
+    assert lab.json("status", old)["finished"] == 30 + pruned
+    assert lab.fork("explore", old, "--trials", "30", *args).returncode == 0
+    assert len(lab.records(old)) == len(src.trials)                  # counted as before: nothing to do
+    assert lab.fork("explore", old, "--trials", str(32 + pruned), *args).returncode == 0
+    assert sum(r.measured for r in lab.records(old)) == 32
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_space_measured_or_skipped_to_the_end_stops_the_campaign(lab, jobs):
+    """Neither skipped proposals nor duplicates count, so a budget larger than what is left to
+    measure would run for ever: 200 in a row that were not measured stop it, with one message
+    that says how many of each (one loop and --jobs)."""
+    study = lab.study(f"end{jobs}", GRID_XY.replace("high = 19", "high = 4"),
+                      target=write_replay(lab, f"end{jobs}", grid_rows(5)))
+    proc = lab.fork("explore", study, "--trials", "100", "--seed", "0", "--sampler", "random", "--surrogate",
+                    "always", "--jobs", jobs, "--no-export", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    recs = lab.records(study)
+    skipped = sum(r.status == "pruned" for r in recs)
+    measured = sum(r.measured for r in recs)
+    assert skipped and measured + skipped == 25, (measured, skipped)        # every point judged once
+    assert "configurations in a row that were not measured (" in proc.stderr, proc.stderr
+    assert "skipped by the surrogate" in proc.stderr and "Traceback" not in proc.stderr

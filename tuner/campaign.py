@@ -1,9 +1,11 @@
 """The campaign: ask -> screen(history) -> evaluate -> tell, until N trials have finished.
 
-N counts trials that cost something or say something new (measured, failed, pruned by the
-surrogate); a proposal that repeats a measured configuration (a duplicate) or breaks a declared
-constraint is told to the sampler but not counted (TrialRecord.finished), and a sampler that does
-nothing else is stopped (`_exhausted`, `TinyFeasibleRegion`).
+N counts measurements (built and run: verified, failed, infeasible by a run, audited), as
+MetaSchedule and OpenTuner count theirs. A proposal that repeats a measured configuration (a
+duplicate), breaks a declared constraint, or that the surrogate skips (pruned) is told to the
+sampler but not counted (TrialRecord.finished): with a budget of N measured configurations the
+surrogate chooses WHICH N are measured instead of shrinking N. A campaign that does nothing else
+is stopped (`_exhausted`, `TinyFeasibleRegion`).
 
 Each trial's result is told (and so durable in the storage) before the next one starts, so a
 crash, Ctrl-C or kill -9 loses nothing already measured. Running the same command again continues
@@ -48,7 +50,8 @@ from tuner.study import StudySpec
 from tuner.studystore import StudyStore, worker_id
 from tuner.targets import Target
 
-MAX_DUPLICATES_IN_A_ROW = 200
+MAX_DUPLICATES_IN_A_ROW = 200  # proposals in a row not measured (duplicates, skipped): nothing new comes
+DUPLICATE, SKIPPED = "already-measured", "skipped by the surrogate"   # the kinds `_exhausted` counts
 MAX_RESAMPLES_IN_A_ROW = 200  # proposals in a row breaking declared constraints: the region is tiny
 SYSTEMATIC_AFTER = 5          # this many measured trials in a row failing alike stop the campaign
 STDERR_TAIL_LINES = 15
@@ -149,7 +152,7 @@ class Campaign:
     def run(self) -> int:
         """Run until `options.trials` trials have finished. Returns the number finished."""
         budget = self.options.trials
-        duplicates_in_a_row = 0
+        idle: Counter[str] = Counter()        # proposals in a row not measured, by kind
         broken: Counter[str] = Counter()      # constraints broken by the proposals in a row
         resamples_in_a_row = 0
         sampler_for = self._sampler_for()
@@ -206,14 +209,19 @@ class Campaign:
             prior = find_duplicate(key, self.history, trial.number)
             if prior is not None:          # measured, or being measured by another worker
                 self._tell(trial, duplicate(base, prior, self.history), t0)
-                duplicates_in_a_row += 1
-                if self._exhausted(duplicates_in_a_row):
+                idle[DUPLICATE] += 1
+                if self._exhausted(idle):
                     break
                 continue
-            duplicates_in_a_row = 0
             outcome = self._evaluate(trial, base, config)
             audit = self.screen.observe(outcome) if self.screen else None
             rec = self._tell(trial, judge(outcome, replace(base, audit=audit), self.history), t0)
+            if rec is not None and rec.status == TrialStatus.PRUNED:
+                idle[SKIPPED] += 1
+                if self._exhausted(idle):
+                    break
+                continue
+            idle.clear()
             if rec is not None and rec.measured:
                 self._check_systematic(rec)
         return self.history.finished
@@ -269,13 +277,21 @@ class Campaign:
         it. An obvious point (tuner.seeds) is always measured: the surrogate does not judge it."""
         return self.screen(config, self.history) if self.screen and not base.seeded else None
 
-    def _exhausted(self, duplicates_in_a_row: int) -> bool:
-        """The stop rule for a sampler that keeps proposing measured configurations (one loop
-        or `--jobs`): says so when it stops."""
-        if duplicates_in_a_row < MAX_DUPLICATES_IN_A_ROW:
+    def _exhausted(self, idle: Counter[str]) -> bool:
+        """The stop rule for a campaign whose proposals are no longer measured (one loop or
+        `--jobs`): `idle` counts the proposals in a row that were duplicates or skipped by the
+        surrogate; neither counts toward N, so without this rule such a campaign would never end.
+        Says so when it stops."""
+        n = sum(idle.values())
+        if n < MAX_DUPLICATES_IN_A_ROW:
             return False
-        self.log(f"stopping: the sampler proposed {duplicates_in_a_row} already-measured "
-                 "configurations in a row (the space looks exhausted)")
+        if not idle[SKIPPED]:
+            self.log(f"stopping: the sampler proposed {n} already-measured configurations in a row "
+                     "(the space looks exhausted)")
+        else:
+            self.log(f"stopping: the sampler proposed {n} configurations in a row that were not measured "
+                     f"({idle[SKIPPED]} {SKIPPED}, {idle[DUPLICATE]} already measured): the space looks "
+                     "exhausted, or the surrogate judges every proposal poor (--surrogate off measures them)")
         return True
 
     def _tell(self, trial: optuna.Trial, verdict: Verdict, t0: float) -> TrialRecord | None:

@@ -37,7 +37,10 @@ class History:
         self.trials[rec.number] = rec
         if rec.status != TrialStatus.RUNNING:
             self.running.pop(rec.number, None)
-        if rec.finished and rec.config_key and rec.status != TrialStatus.DUPLICATE \
+        # a skipped (pruned) configuration is judged for good too, though it does not count: a
+        # re-proposal of it is a duplicate, told what it was told
+        judged = rec.finished or rec.status == TrialStatus.PRUNED
+        if judged and rec.config_key and rec.status != TrialStatus.DUPLICATE \
                 and rec.config_key not in self.done:
             self.done[rec.config_key] = rec
             if told is not None:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import optuna
 
-from tuner.campaign import MAX_RESAMPLES_IN_A_ROW, Campaign, TinyFeasibleRegion
+from tuner.campaign import DUPLICATE, MAX_RESAMPLES_IN_A_ROW, SKIPPED, Campaign, TinyFeasibleRegion
 from tuner.errors import MachineFault
 from tuner.evaluate import Outcome
 from tuner.outcomes import duplicate, find_duplicate, interrupted, judge, resampled
@@ -121,7 +122,8 @@ def run(campaign: Campaign, jobs: int) -> int:
     budget = campaign.options.trials
     sampler_for = campaign._sampler_for()
     flying: dict[Future, _InFlight] = {}
-    duplicates = resamples = 0
+    resamples = 0
+    idle: Counter[str] = Counter()        # proposals in a row not measured (Campaign._exhausted)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="tune-job")
     try:
         while True:
@@ -163,15 +165,18 @@ def run(campaign: Campaign, jobs: int) -> int:
                     (f.base for f in flying.values() if f.base.config_key == key), None)
                 if prior is not None:
                     campaign._tell(trial, duplicate(base, prior, campaign.history), t0)
-                    duplicates += 1
-                    if campaign._exhausted(duplicates):
+                    idle[DUPLICATE] += 1
+                    if campaign._exhausted(idle):
                         break
                     continue
-                duplicates = 0
                 screened = campaign._screened(config, base)
-                if screened is not None:
+                if screened is not None:             # skipped by the surrogate: not counted
                     _finish(campaign, _InFlight(trial, base, config, t0), screened)
+                    idle[SKIPPED] += 1
+                    if campaign._exhausted(idle):
+                        break
                     continue
+                idle.clear()
                 job = _InFlight(trial, base, config, t0, prep_s=time.perf_counter() - t0)
                 flying[pool.submit(_evaluate, campaign, job)] = job
                 started = True

@@ -8,8 +8,12 @@ values. The rules, and why:
 * infeasible: told with the worst values seen and a positive constraint, so constraint-aware
   samplers learn the region is infeasible without a fake "good" value; told as failed while
   nothing is complete yet.
-* pruned (the surrogate's verdict): told with the predicted values, so the sampler learns the
-  region is poor; a predicted failure is told infeasible, a predicted poor point feasible.
+* pruned (the surrogate's verdict: skipped, not measured): told with the predicted values, so
+  the sampler learns the region is poor; a predicted failure is told infeasible, a predicted poor
+  point feasible. Not counted toward the budget (`uncounted`): N counts measurements, as
+  MetaSchedule and OpenTuner do, so the surrogate chooses WHICH N configurations are measured
+  instead of shrinking N. An audit (a would-be prune measured anyway) is a measurement and counts.
+  A surrogate that skips everything is stopped with the duplicates (`Campaign._exhausted`).
 * failed: told as failed (Optuna ignores it; the surrogate's classifier learns from it).
 * duplicate: told what the first trial of that configuration was told (its values and
   constraints), so the sampler is not misled; told failed if that trial is still running. Not
@@ -61,7 +65,7 @@ def judge(outcome: Outcome, base: TrialRecord, history: History) -> Verdict:
 
     if m.reason == FailureReason.PRUNED and outcome.values is not None:
         predicted_failure = bool((rec.surrogate or {}).get("predicted_failure"))
-        return Verdict(replace(rec, status=TrialStatus.PRUNED, reason=FailureReason.PRUNED),
+        return Verdict(replace(rec, status=TrialStatus.PRUNED, reason=FailureReason.PRUNED, uncounted=True),
                        told(outcome.values), ((CONSTRAINT, 1.0 if predicted_failure else 0.0),))
     if outcome.ok and outcome.values is not None:
         return Verdict(replace(rec, values=dict(outcome.values)), told(outcome.values), ((CONSTRAINT, 0.0),))

@@ -84,7 +84,7 @@ class Progress:
         S = TrialStatus
         best = " ".join(f"{o.name}={_fmt(self.best[o.name])}" for o in self.objectives if o.name in self.best)
         return (f"ok {c[S.COMPLETE]} failed {c[S.FAILED]} infeasible {c[S.INFEASIBLE]}"
-                + (f" pruned {c[S.PRUNED]}" if c[S.PRUNED] else "")
+                + (f" skipped {c[S.PRUNED]}" if c[S.PRUNED] else "")
                 + (f" dup {c[S.DUPLICATE]}" if c[S.DUPLICATE] else "")
                 + (f" resampled {self.resampled}" if self.resampled else "")
                 + (f" | best {best}" if best else ""))
@@ -107,6 +107,8 @@ class Progress:
             what = f"{r.status} ({why})" if why else str(r.status)
             if r.resampled:
                 what = f"resampled ({why}; not counted)"
+            elif r.uncounted and r.status == TrialStatus.PRUNED:
+                what = f"skipped by the surrogate ({why}; not counted)"
             elif r.uncounted:
                 what = f"duplicate (of trial {r.duplicate_of}; not counted)"
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())

@@ -101,9 +101,9 @@ class TrialRecord:
     lease: float | None = None                                    # RUNNING: epoch s its owner took it
     resampled: bool = False                                       # INFEASIBLE by a declared constraint, found
                                                                   # before building: not counted (#10 item 1)
-    uncounted: bool = False                                       # DUPLICATE: told to the sampler, not counted
-                                                                  # toward the budget (#10 item 2; older
-                                                                  # journals' duplicates were counted)
+    uncounted: bool = False                                       # DUPLICATE or PRUNED: told to the sampler,
+                                                                  # not counted toward the budget (#10; older
+                                                                  # journals' duplicates and prunes counted)
     seeded: bool = False                                          # one of the obvious points (tuner.seeds):
                                                                   # judged by a paired confirmation (#10 item 3)
     measurement: Mapping[str, Any] | None = None                  # issue #9: launches, CIs, confirmation
@@ -121,9 +121,10 @@ class TrialRecord:
     @property
     def finished(self) -> bool:
         """Counts toward the budget. A proposal that broke a declared constraint does not, nor one
-        that repeated a measured configuration: neither cost a build or a run, and the sampler
-        was asked again (`resampled`, `uncounted`). A duplicate stored before that rule (no
-        `uncounted`) still counts, so a resumed campaign counts what it counted before."""
+        that repeated a measured configuration or that the surrogate skipped: none cost a build
+        or a run, and the sampler was asked again (`resampled`, `uncounted`). A duplicate or a
+        prune stored before that rule (no `uncounted`) still counts, so a resumed campaign counts
+        what it counted before."""
         return self.status.finished and not self.resampled and not self.uncounted
 
     @property

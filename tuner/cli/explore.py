@@ -26,9 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study(p)
     add_target(p)
     p.add_argument("--trials", type=int, metavar="N",
-                   help="stop when N trials have finished in this study: measured, or judged without a run (pruned); "
-                        "a proposal that repeats a measured configuration or breaks a declared constraint "
-                        "does not count (default: the study's own budget)")
+                   help="stop when N configurations have been measured in this study (built and run, "
+                        "failures included); a proposal the surrogate skips, one that repeats a measured "
+                        "configuration or breaks a declared constraint does not count (default: the "
+                        "study's own budget)")
     p.add_argument("--sampler", choices=NAMES, default=None, help="search strategy (default: the study's, else auto)")
     p.add_argument("--seed", type=int, default=None, help="sampler seed, for a reproducible search")
     p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],
@@ -105,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     overhead = progress.overhead()
     if overhead:
         say(overhead)
-    print(f"\n{spec.name}: {campaign.finished()} trials finished ({len(report.verified)} verified) "
+    counts = T.counts(report.records)
+    print(f"\n{spec.name}: {campaign.finished()} trials finished ({counts['measured']} measured, "
+          f"{len(report.verified)} verified; {counts['skipped']} skipped by the surrogate, not counted) "
           f"in {elapsed:.1f}s this run")
     if not report.front:
         print("no verified configuration yet: see `tune status " + spec.name + "` for the failures")

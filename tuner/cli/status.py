@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2))
         return 0
-    print(f"study {spec.name}: {doc['finished']} trials finished")
+    print(f"study {spec.name}: {doc['finished']} trials finished ({doc['measured']} measured, "
+          f"{doc['skipped']} skipped by the surrogate)")
     for state, n in doc["by_state"].items():
         print(f"  {state:<12} {n}")
     if doc["failures_by_reason"]:
