@@ -290,8 +290,9 @@ class Campaign:
                      "(the space looks exhausted)")
         else:
             self.log(f"stopping: the sampler proposed {n} configurations in a row that were not measured "
-                     f"({idle[SKIPPED]} {SKIPPED}, {idle[DUPLICATE]} already measured): the space looks "
-                     "exhausted, or the surrogate judges every proposal poor (--surrogate off measures them)")
+                     f"({idle[SKIPPED]} {SKIPPED}, {idle[DUPLICATE]} repeats of a measured or skipped one): "
+                     "the space looks exhausted, or the surrogate judges every proposal poor "
+                     "(--surrogate off measures them)")
         return True
 
     def _tell(self, trial: optuna.Trial, verdict: Verdict, t0: float) -> TrialRecord | None:
