@@ -4,6 +4,7 @@ and a campaign records pruned trials with their predictions."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from tuner.result import TrialRecord, TrialStatus
 from tuner.space import config_key
 from tuner.study import load_study
 from tuner.surrogate import PruningPolicy, Settings
+from tuner.surrogate.policy import wilson_low
 from tuner.surrogate.encode import Encoder
 
 pytestmark = pytest.mark.fast
@@ -61,10 +63,14 @@ def history_of(points: list[tuple[int, int]]) -> History:
     return history
 
 
-@pytest.fixture
-def history():
+def grid_history() -> History:
     # the corners of the front (y = 0 at x = 0 and 9), and everything with y >= 3
     return history_of([(0, 0), (9, 0)] + [(x, y) for x in range(10) for y in range(3, 10) if (x, y) != (4, 9)])
+
+
+@pytest.fixture
+def history():
+    return grid_history()
 
 
 def test_dominated_candidate_is_pruned_with_its_predictions(spec, history):
@@ -98,11 +104,61 @@ def test_audits_measure_would_be_pruned_candidates_and_tighten(spec, history):
                      "min_gain": Settings().min_gain}
     # an audited candidate that turns out to extend the front is a false prune; enough of them tighten
     kappa = policy.kappa
-    for _ in range(4):
+    for i in range(4):
+        history.add(replace(measured(4, 9, 900 + i), audit=audit))     # stored, as the campaign does
         assert policy(config, history) is None
         audit = policy.observe(Outcome(config, Measurement(), values={"cost": -5.0, "gain": 5.0}))
         assert audit["false_prune"] is True
     assert policy.kappa > kappa and policy.min_gain < Settings().min_gain
+
+
+def test_wilson_lower_bound():
+    assert wilson_low(0, 0) == 0.0 and wilson_low(0, 5) == 0.0
+    assert 0.20 < wilson_low(1, 1) < 0.21 and 0.20 < wilson_low(2, 3) < 0.21      # above a 10% limit
+    assert wilson_low(2, 5) > 0.10 > wilson_low(2, 6) and wilson_low(1, 2) < 0.10
+    assert wilson_low(30, 100) < 0.30 < wilson_low(40, 100)
+
+
+def audit_once(policy: PruningPolicy, history: History, config: dict, values: dict, number: int) -> dict:
+    """One would-be prune measured (`values`), its audit stored with it as the campaign stores it."""
+    assert policy(config, history) is None, "an audit or a gated candidate is measured"
+    audit = policy.observe(Outcome(config, Measurement(), values=values))
+    history.add(replace(measured(config["x"], config["y"], number), audit=audit))
+    return audit
+
+
+def test_audits_that_disagree_stop_the_pruning_until_they_agree(spec):
+    """A real surrogate whose audited prunes turn out to extend the front (the audits disagree, 2
+    false of 3 as on the sort kernel): it stops pruning, says why in the trial's record, and
+    audits every would-be prune; right calls bring the 95% lower bound of the false-prune rate
+    back under the 10% limit and it prunes again. A policy whose audits agree keeps pruning."""
+    config, truth = {"x": 4, "y": 9}, dict(zip(("cost", "gain"), objectives(4, 9)))
+    better = {"cost": -5.0, "gain": 5.0}                 # what the audit finds: a new front point
+    agreeing, history = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0), grid_history()
+    for i in range(3):
+        assert audit_once(agreeing, history, config, truth, 800 + i)["false_prune"] is False
+    agreeing.settings.audit_rate = 0.0
+    assert agreeing(config, history) is not None, "audits that agree: it prunes"
+
+    policy, history = PruningPolicy(spec, Settings(audit_rate=1.0), seed=0), grid_history()
+    for i, values in enumerate((better, truth, better)):
+        audit_once(policy, history, config, values, 900 + i)
+    policy.settings.audit_rate = 0.0                     # no random audits from here: only the gate's
+    assert policy(config, history) is None, "2 false prunes in 3 audits: it must stop pruning"
+    note = policy.observe(Outcome(config, Measurement(), values=truth))
+    assert note is not None                              # the gated candidate was audited
+    history.add(replace(measured(4, 9, 903), audit=note))
+    # the record says why (tune status prints the last one)
+    out = Outcome(config, Measurement(), values=truth)
+    assert policy(config, history) is None
+    policy.observe(out)
+    assert out.extra["surrogate"]["gate"] == "audits" and out.extra["surrogate"]["stood_aside"] is True
+    assert "audits found 2 false prunes in 4" in out.extra["surrogate"]["why"]
+    history.add(replace(measured(4, 9, 904), audit={"false_prune": False}))
+    # 2 false of 5 audits: still gated; of 6: the bound is under the limit, it prunes again
+    assert policy(config, history) is None
+    history.add(replace(measured(4, 9, 905), audit=policy.observe(Outcome(config, Measurement(), values=truth))))
+    assert policy(config, history) is not None
 
 
 def test_outcomes_of_other_configurations_are_not_audits(spec, history):

@@ -34,7 +34,9 @@ def timing_summary(recs: list[TrialRecord]) -> dict[str, float]:
 
 
 def surrogate_summary(recs: list[TrialRecord]) -> dict[str, Any]:
-    """Trials pruned, measurements saved, estimated time saved, audited false-prune rate."""
+    """Trials pruned, measurements saved, estimated time saved, audited false-prune rate, and the
+    trials measured unpruned because screening did not pay (stood aside) or because the audits
+    showed it prunes good points (gated)."""
     pruned = [r for r in recs if r.status == TrialStatus.PRUNED]
     audits = [r.audit for r in recs if r.audit]
     false = sum(1 for a in audits if a.get("false_prune"))
@@ -42,12 +44,16 @@ def surrogate_summary(recs: list[TrialRecord]) -> dict[str, Any]:
     per_trial = t.get("build_s", 0.0) + t.get("run_s", 0.0)
     cost = sum(r.timing.get("surrogate_s", 0.0) for r in recs)
     # measured without screening: a measurement cost less than screening would save (policy.py)
-    aside = [r.surrogate for r in recs if r.surrogate and r.surrogate.get("stood_aside")]
+    aside = [r.surrogate for r in recs if r.surrogate and r.surrogate.get("stood_aside")
+             and r.surrogate.get("gate") != "audits"]
+    # screened, judged poor, measured anyway: the audits showed the surrogate prunes good points
+    gated = [r.surrogate for r in recs if r.surrogate and r.surrogate.get("gate") == "audits"]
     return {"pruned": len(pruned), "measurements_saved": len(pruned),
             "estimated_seconds_saved": round(len(pruned) * per_trial - cost, 3),
             "surrogate_seconds": round(cost, 3), "audits": len(audits), "false_prunes": false,
             "false_prune_rate": (false / len(audits)) if audits else None,
-            "stood_aside": len(aside), "stood_aside_why": aside[-1]["why"] if aside else None}
+            "stood_aside": len(aside), "stood_aside_why": aside[-1]["why"] if aside else None,
+            "gated": len(gated), "gated_why": gated[-1]["why"] if gated else None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if sg["stood_aside"]:
         print(f"surrogate stood aside for {sg['stood_aside']} trials (measured without screening); "
               f"last: {sg['stood_aside_why']}")
+    if sg["gated"]:
+        print(f"surrogate stopped pruning for {sg['gated']} trials (measured and audited); last: {sg['gated_why']}")
     ms = doc["measurement"]
     if ms["measured"] and (ms["raced"] or ms["confirmed"] or ms["baseline_checks"]):
         print(measure_summary.format_savings(ms))

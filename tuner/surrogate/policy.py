@@ -8,8 +8,14 @@ hypervolume rather than plain dominance matters with three or more objectives, w
 proposals are non-dominated but add almost nothing. A pruned candidate is recorded with its
 predictions and told to the sampler with the predicted values, so the sampler learns the region
 is poor and does not propose it again and again. A share of would-be-pruned candidates is
-measured anyway (audits); an audit whose real gain exceeds `min_gain` is a false prune, and when
-they exceed `max_false_rate` the policy tightens (more optimism, a smaller threshold).
+measured anyway (audits); an audit whose real gain exceeds `min_gain` is a false prune. When
+they exceed `max_false_rate` the policy tightens (more optimism, a smaller threshold); when the
+audits show it with confidence (the Wilson lower bound of the false-prune rate is above
+`max_false_rate`: 1 false of 1 audit, 2 of 3, 3 of 6, ...) it stops pruning: every would-be prune
+is measured and audited, and the trial's record says why, until enough right calls bring the
+bound back under the limit. The counts come from the study's records, so a resumed campaign
+keeps them. (Session 4, the sort kernel: 2 of 3 audits were false prunes and pruning went on at
+the same rate.)
 
 Screening is not free: the policy stands aside (no refit, no prune; every candidate measured,
 and its record says why) while a measurement costs less than screening it would save
@@ -19,6 +25,7 @@ and comes back when measurements get expensive.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -56,6 +63,17 @@ class Settings:
     cost_window: int = 16       # recent measured trials whose median time is a measurement's cost
 
 
+def wilson_low(k: int, n: int, z: float = 1.96) -> float:
+    """The lower end of the Wilson score interval (95% by default) of a rate seen k times in n:
+    unlike k/n it says how sure a few audits make us (0.0 with no audits)."""
+    if n <= 0:
+        return 0.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
+
+
 def _minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
     return values * np.array([sign(d) for d in directions])
 
@@ -82,8 +100,8 @@ class PruningPolicy:
         self._fitted_on = -1
         self.audits = 0
         self.false_prunes = 0
-        self._pending_audit: str | None = None
-        self._pending_front: tuple[np.ndarray, np.ndarray] | None = None   # (front, reference)
+        self._pending: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # audited key -> (front, reference)
+        self._rows: dict[str, np.ndarray] = {}    # config key -> its encoding (encoded once)
         self.ledger = Ledger()
         self.verdict: Verdict | None = None       # the last cost comparison (None: not yet made)
         self._notes: dict[str, dict[str, Any]] = {}   # config key -> why it was not screened
@@ -92,6 +110,38 @@ class PruningPolicy:
     def _values(self, recs: list[TrialRecord]) -> np.ndarray:
         return np.array([[r.values[o.name] for o in self.spec.objectives] for r in recs], dtype=float)
 
+    def _encode(self, configs: list[Config]) -> np.ndarray:
+        """The feature rows of the measured configurations the models learn from; each is encoded
+        once (the probe, the first fit and every refit read the same rows)."""
+        rows = []
+        for c in configs:
+            key = config_key(c)
+            if key not in self._rows:
+                self._rows[key] = np.asarray(self.encoder.encode_one(c), dtype=float)
+            rows.append(self._rows[key])
+        return np.array(rows, dtype=float).reshape(len(configs), self.encoder.width)
+
+    def _verdict(self, history: History) -> bool | None:
+        """Does screening pay now (tuner.surrogate.worth)? Sets self.verdict; None: not known yet."""
+        self.verdict = self.ledger.verdict(measurement_seconds(history.measured(), self.settings.cost_window),
+                                           self.settings.refit_every, self.settings.audit_rate)
+        return None if self.verdict is None else self.verdict.worth
+
+    def gate(self, history: History) -> dict[str, Any] | None:
+        """The audit gate: a note on why the policy prunes nothing now, or None. Counts the audits
+        in the study's records (a resumed campaign keeps them; this process's own as they come)."""
+        audits = [r.audit for r in history.records() if r.audit]
+        self.audits = len(audits)
+        self.false_prunes = sum(bool(a.get("false_prune")) for a in audits)
+        low = wilson_low(self.false_prunes, self.audits)
+        if low <= self.settings.max_false_rate:
+            return None
+        return {"stood_aside": True, "gate": "audits", "audits": self.audits, "false_prunes": self.false_prunes,
+                "false_rate_low": low,
+                "why": (f"audits found {self.false_prunes} false prunes in {self.audits} (95% lower bound of the "
+                        f"false-prune rate {low:.0%} > the {self.settings.max_false_rate:.0%} limit): prunes "
+                        "nothing, audits every would-be prune")}
+
     def __call__(self, config: Config, history: History) -> Outcome | None:
         t0 = time.perf_counter()
         # learns from one trial per configuration: verified ones, and failed or infeasible ones
@@ -99,28 +149,22 @@ class PruningPolicy:
         ok, failed = history.complete(), history.failures()
         if len(ok) < self.settings.warmup:
             return None
-        if self.settings.stand_aside:
-            self.verdict = self.ledger.verdict(
-                measurement_seconds(history.measured(), self.settings.cost_window),
-                self.settings.refit_every, self.settings.audit_rate)
-            if self.verdict is not None and not self.verdict.worth:
-                self._notes[config_key(config)] = self.verdict.record()
-                return None                   # measured; observe() stores why it was not screened
+        key = config_key(config)
+        if self.settings.stand_aside and (self._verdict(history) is False
+                                          or (self.ledger.fits == 0 and self._probe(ok, history) is False)):
+            self._notes[key] = self.verdict.record()
+            return None                   # measured; observe() stores why it was not screened
         n = len(ok) + len(failed)
         fit_s = 0.0
-        if self.settings.stand_aside and self.ledger.fits == 0 and self._probe(ok, history) is False:
-            self._notes[config_key(config)] = self.verdict.record()
-            return None
         if self._fitted_on < 0 or n - self._fitted_on >= self.settings.refit_every:
             t_fit = time.perf_counter()
-            X_ok = self.encoder.encode([dict(r.config) for r in ok])
-            X_all = self.encoder.encode([dict(r.config) for r in ok + failed])
+            X_all = self._encode([dict(r.config) for r in ok + failed])
             failed_mask = np.array([False] * len(ok) + [True] * len(failed))
-            self.model.fit(X_ok, self._values(ok), X_all, failed_mask)
+            self.model.fit(X_all[:len(ok)], self._values(ok), X_all, failed_mask)
             self._fitted_on = n
             fit_s = time.perf_counter() - t_fit
             self.ledger.fitted(fit_s)
-        pred = self.model.predict(self.encoder.encode([config])[0])
+        pred = self.model.predict(np.asarray(self.encoder.encode_one(config), dtype=float))
         Y = _minimised(self._values(ok), self.directions)
         front = Y[nondominated_mask(Y, ["minimize"] * Y.shape[1])]
         reference = default_reference(Y, ["minimize"] * Y.shape[1])
@@ -128,13 +172,16 @@ class PruningPolicy:
         added, base = gain(front, optimistic, reference)
         poor = added < self.min_gain * base
         likely_fail = pred.p_fail >= self.settings.p_fail_prune
-        cost = time.perf_counter() - t0
-        self.ledger.judged(cost - fit_s, poor or likely_fail)
         if not (poor or likely_fail):
+            self.ledger.judged(time.perf_counter() - t0 - fit_s, False)
             return None
-        if self.rng.random() < self.settings.audit_rate:
-            self._pending_audit = config_key(config)
-            self._pending_front = (front, reference)
+        gated = self.gate(history)
+        cost = time.perf_counter() - t0
+        self.ledger.judged(cost - fit_s, gated is None)     # gated: nothing is pruned, nothing saved
+        if gated is not None or self.rng.random() < self.settings.audit_rate:
+            self._pending[key] = (front, reference)
+            if gated is not None:
+                self._notes[key] = gated
             return None                       # measured anyway: observe() checks the call
         why = (f"optimistic prediction adds {added / base:.2%} hypervolume (< {self.min_gain:.2%})"
                if poor else f"predicted to fail (p={pred.p_fail:.2f})")
@@ -150,13 +197,11 @@ class PruningPolicy:
     def _probe(self, ok: list[TrialRecord], history: History) -> bool | None:
         """Before the first fit: is screening worth a fit, by a probe's estimate of its cost?
         False: stand aside (self.verdict says why); None: no estimate (fit and see)."""
-        estimate = self.model.probe_seconds(self.encoder.encode([dict(r.config) for r in ok]), self._values(ok))
+        estimate = self.model.probe_seconds(self._encode([dict(r.config) for r in ok]), self._values(ok))
         if estimate is None:
             return None
         self.ledger.probed(estimate)
-        self.verdict = self.ledger.verdict(measurement_seconds(history.measured(), self.settings.cost_window),
-                                           self.settings.refit_every, self.settings.audit_rate)
-        return None if self.verdict is None else self.verdict.worth
+        return self._verdict(history)
 
     def observe(self, outcome: Outcome) -> dict[str, Any] | None:
         """Called with every evaluated outcome, before it is judged. A candidate measured while the
@@ -165,10 +210,10 @@ class PruningPolicy:
         note = self._notes.pop(config_key(outcome.config), None)
         if note is not None:
             outcome.extra.setdefault("surrogate", note)
-        if self._pending_audit is None or config_key(outcome.config) != self._pending_audit:
+        pending = self._pending.pop(config_key(outcome.config), None)
+        if pending is None:
             return None
-        front, reference = self._pending_front
-        self._pending_audit = None
+        front, reference = pending
         self.audits += 1
         false_prune = False
         if outcome.ok:
