@@ -94,3 +94,77 @@ def test_the_same_point_from_the_sampler_is_raced_out_by_its_screening(lab):
     assert not rec.seeded and rec.measurement["stopped"] == "raced" and "confirmation" not in rec.measurement
     assert rec.values["latency_ms"] > 20
     assert "best latency_ms: the baseline itself" in out
+
+
+PADDED_C = MODES_C.replace("void tune_setup(int argc, char **argv) {", r"""#if PAD            /* code only the baseline carries: it is the larger binary */
+#define STEP v = v * 31 + 7; v ^= v >> 3;
+__attribute__((noinline)) static long long padding(long long v) {
+    STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP
+    STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP
+    return v;
+}
+#endif
+void tune_setup(int argc, char **argv) {""").replace("    note(mode);", "    note(mode);\n#if PAD\n    if (argc < 0) result = padding(argc);\n#endif")
+
+
+def write_sized(lab, name: str, seed_mode: str) -> str:
+    """Two objectives, time and code size: the seed drops the baseline's extra code, so it enters
+    the front by size whatever its time (as -O2 and -Os do). Pairs never settle by width here
+    (confirm_ci_rel and decided_rel tiny), so only a stop for the seed's own figure ends them
+    before confirm_max_pairs."""
+    (lab.root / "padded.c").write_text(PADDED_C)
+    (lab.root / "targets" / f"{name}.toml").write_text(
+        TARGET.format(every=100, confirm_ci_rel=0.0001, decided_rel=0.0001, max_pairs=12))
+    log_dir = lab.root / f"{name}-log"
+    log_dir.mkdir()
+    path = lab.root / f"{name}.toml"
+    path.write_text(f"""[study]
+description = "test: a seeded point that enters the front by size"
+target = "{name}"
+objectives = ["latency_ms", "binary_bytes"]
+trials = 2
+baseline = {{ mode = "base", pad = 1 }}
+seeds = [{{ mode = "{seed_mode}", pad = 0 }}]
+
+[program]
+sources = ["./padded.c"]
+cflags = ["-O1"]
+ldflags = ["-lm"]
+args = ["--log-dir={log_dir}"]
+verify = "exact"
+
+[knobs.mode]
+kind = "categorical"
+choices = ["base", "slow", "fast"]
+to = "arg"
+arg = "--mode={{}}"
+
+[knobs.pad]
+kind = "int"
+low = 0
+high = 1
+define = "PAD"
+""")
+    return str(path)
+
+
+def test_a_seed_that_enters_only_by_size_stops_its_pairs_once_it_is_not_faster(lab):
+    """#10: a seeded point slower than the baseline (24 ms against 8) but smaller ends its paired
+    comparison at confirm_min_pairs ("not faster") and keeps that paired figure; the same seed
+    when faster (2 ms) runs its pairs to confirm_max_pairs, so the stop is the seed's own."""
+    study = write_sized(lab, "bysize", "slow")
+    lab.ok("explore", study, *RUN)
+    recs = lab.records(study)
+    seed = next(r for r in recs if r.seeded)
+    base = next(r for r in recs if r.baseline)
+    assert seed.values["binary_bytes"] < base.values["binary_bytes"]     # it enters by size
+    conf = seed.measurement["confirmation"]
+    assert conf["seeded"] and conf["confirmed"] and conf["stopped"] == "not faster" and conf["pairs"] == 6
+    assert conf["speedup"]["high"] < 1.0 and conf["saved"]["launches"] == 2 * (12 - 6)
+    assert seed.values["latency_ms"] == pytest.approx(conf["candidate_ms"]) and seed.values["latency_ms"] > 20
+    assert seed.number in {p["trial"] for p in lab.json("pareto", study)}
+
+    control = write_sized(lab, "bysize-fast", "fast")
+    lab.ok("explore", control, *RUN)
+    conf = next(r for r in lab.records(control) if r.seeded).measurement["confirmation"]
+    assert conf["stopped"] != "not faster" and conf["pairs"] == 12 and conf["speedup"]["low"] > 2.0

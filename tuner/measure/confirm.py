@@ -30,7 +30,11 @@ configuration it:
    seeded -O3 -march=native point of a stencil once read 32 ms against 12.6 ms for -O3 and was
    never looked at again), so a seeded point is never raced out of its screening and is always
    confirmed against the baseline, whatever its screening figure (`confirmation.seeded`). The
-   paired comparison may still end early once it is decided (its own interval).
+   paired comparison may still end early once it is decided (its own interval), and ends at
+   `confirm_min_pairs` once its interval says it is not faster than the baseline (stopped
+   "not faster"; it keeps that paired figure). Why: -O2 and -Os enter a front by code size
+   whatever their time, so their intervals were never "decided": on the stencil kernel the three
+   seeds took 16 pairs each and only 10 evaluations fitted in 60 s.
 
 Deterministic targets, studies without a timed objective and targets that do not launch
 processes (the replay target) pass straight through.
@@ -51,6 +55,9 @@ from tuner.measure.paired import admitted, cannot_beat, compare_builds, counted_
 from tuner.records import FailureReason, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
+
+
+NOT_FASTER = "not faster"     # a seeded point's paired comparison, once it is slower than the baseline
 
 
 @dataclass(frozen=True)
@@ -219,26 +226,32 @@ class Confirming:
         timing["run_s"] = timing.get("run_s", 0.0) + timing.get("confirm_s", 0.0) + timing.get("baseline_check_s", 0.0)
         return replace(outcome, timing=timing, extra={**outcome.extra, "measurement": measurement})
 
-    def _pair_race(self, outcome: Outcome, screen_lat: float, pol: Any) -> Any:
+    def _pair_race(self, outcome: Outcome, screen_lat: float, pol: Any, seeded: bool = False) -> Any:
         """When the paired comparison may stop before its interval is within confirm_ci_rel:
         "raced" once even its optimistic ratio cannot enter the front (with racing on), and
         "decided" once even its pessimistic ratio enters and the interval is within
         `decided_rel` (admission settled, the figure known well enough to print). The break-even
         is the candidate's ratio to the baseline at which a front point starts to dominate it
-        (inf when none can: then only the width decides)."""
+        (inf when none can: then only the width decides). A seeded point also stops "not
+        faster" once even its optimistic ratio is above 1: its figure against the baseline is
+        known (slower), and more pairs would only narrow it."""
         factor = entry_factor(outcome.values, self._front(), self.objectives)
         ref = (self.latest or {}).get("value") or self._first_figure()
-        if not ref or factor <= 0:
-            return None
-        threshold = screen_lat * factor / ref if math.isfinite(factor) else math.inf
-        out = cannot_beat(threshold, pol.min_pairs) if self.settings.race and math.isfinite(threshold) else None
-        enters = admitted(threshold, self.settings.decided_rel, pol.min_pairs) if self.settings.decided_rel > 0 else None
-        if out is None and enters is None:
+        slower = cannot_beat(1.0, pol.min_pairs) if seeded else None
+        out = enters = None
+        if ref and factor > 0:
+            threshold = screen_lat * factor / ref if math.isfinite(factor) else math.inf
+            out = cannot_beat(threshold, pol.min_pairs) if self.settings.race and math.isfinite(threshold) else None
+            enters = (admitted(threshold, self.settings.decided_rel, pol.min_pairs)
+                      if self.settings.decided_rel > 0 else None)
+        if out is None and enters is None and slower is None:
             return None
 
         def race(iv: Interval) -> bool | str:
             if out is not None and out(iv):
                 return "raced"
+            if slower is not None and slower(iv):
+                return NOT_FASTER
             return enters(iv) if enters is not None else False
         return race
 
@@ -257,7 +270,7 @@ class Confirming:
         screen_lat = m.metrics[KEY_METRIC]
         pol = target.spec.measure.pair_policy()
         c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r),
-                           race=self._pair_race(outcome, screen_lat, pol))
+                           race=self._pair_race(outcome, screen_lat, pol, seeded))
         doc = c.as_dict()
         doc["speedup_of"] = KEY_METRIC
         if c.failure is not None:
@@ -272,7 +285,7 @@ class Confirming:
                              detail=f"during confirmation a launch gave checksum {sorted(sums - {m.checksum})[0]}, "
                                     f"not {m.checksum}")
             return replace(outcome, measurement=failed, values=None), doc
-        if c.stopped in ("raced", "decided"):
+        if c.stopped in ("raced", "decided", NOT_FASTER):
             doc["saved"] = _saved(2 * (pol.max_pairs - c.pairs), m)
         pairs = counted_pairs(c.a, c.b, pol)
         lat = statistics.median(x.value for x, _ in pairs)
@@ -294,4 +307,4 @@ def _saved(launches: int, m: Measurement) -> dict[str, float]:
     return {"launches": max(launches, 0), "seconds": round(max(launches, 0) * per, 3)}
 
 
-__all__ = ["Confirming", "Settings"]
+__all__ = ["NOT_FASTER", "Confirming", "Settings"]
