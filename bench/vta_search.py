@@ -14,6 +14,10 @@ adds `--no-seeds` (the study's declared obvious points are not measured). Each r
 overhead per trial (the median `tune explore` prints: all but the simulation, sampler included)
 is printed too. Runs are cached in `--out` (results/vta_search; delete it after a change to the
 engine). The goal line: at least 99% at 60 trials, on every seed.
+
+`--variant FILE` runs the campaigns on another study file over the same space (e.g. the study
+with another declared obvious point), judged against the study's exact front; its runs are
+cached under the file's name.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def main() -> int:
     ap.add_argument("--budgets", default="30,60,120")
     ap.add_argument("--jobs", type=int, default=2, help="processes for the exhaustive evaluation (once)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "vta_search")
+    ap.add_argument("--variant", type=Path, help="a study file over the same space to run instead (its own cache)")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     spec = load_study(args.study)
@@ -101,6 +106,13 @@ def main() -> int:
           f"({len(feasible)} feasible); hypervolume {exact_hv:.6g} against reference "
           f"({', '.join(f'{x:.4g}' for x in reference)})")
     args.out.mkdir(parents=True, exist_ok=True)
+    runs, name = args.study, args.study
+    if args.variant is not None:
+        variant = load_study(str(args.variant))
+        if list(variant.space.knobs) != list(spec.space.knobs):
+            raise SystemExit(f"{args.variant}: not the space of {args.study}")
+        runs, name = str(args.variant.resolve()), args.variant.stem
+        print(f"campaigns on {args.variant} (seeds {variant.seeds})")
     rows = []
     for sampler, sur, obv in itertools.product(args.samplers.split(","), args.surrogate.split(","),
                                                args.obvious.split(",")):
@@ -109,13 +121,13 @@ def main() -> int:
         overhead: list[float] = []
         chosen = sampler
         for seed in (int(s) for s in args.seeds.split(",")):
-            path = args.out / f"{args.study}-{sampler}-{sur}{'' if obv == 'on' else '-noseeds'}-s{seed}.json"
+            path = args.out / f"{name}-{sampler}-{sur}{'' if obv == 'on' else '-noseeds'}-s{seed}.json"
             if path.exists():
                 r = json.loads(path.read_text())
             else:
                 print(f"  {sampler} surrogate {sur} obvious points {obv} seed {seed}: {max(budgets)} trials",
                       file=sys.stderr, flush=True)
-                r = run(args.study, sampler, sur, seed, max(budgets), obvious=obv == "on")
+                r = run(runs, sampler, sur, seed, max(budgets), obvious=obv == "on")
                 path.write_text(json.dumps(r))
             for b in budgets:
                 fracs[b].append(fraction(r["values"], b, directions, reference, exact_hv))
