@@ -177,7 +177,10 @@ class PruningPolicy:
             return None
         gated = self.gate(history)
         cost = time.perf_counter() - t0
-        self.ledger.judged(cost - fit_s, gated is None)     # gated: nothing is pruned, nothing saved
+        # judged poor, as an audit is, even while gated: the ledger's share is what screening
+        # prunes once the audits agree again (counting it as kept would make the cost rule stand
+        # aside for good, and no more audits could lift the gate)
+        self.ledger.judged(cost - fit_s, True)
         if gated is not None or self.rng.random() < self.settings.audit_rate:
             self._pending[key] = (front, reference)
             if gated is not None:
