@@ -13,6 +13,7 @@ front; proposed by the sampler instead (--no-seeds), the same screening races it
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -24,14 +25,18 @@ UNLUCKY_C = MODES_C.replace(
     '    else if (!strcmp(mode, "lucky"))')
 
 
+def target_and_log(lab, name: str, **policy) -> tuple[Path, Path]:
+    """The study's target (TARGET with this confirm policy), its log folder and the study's path."""
+    (lab.root / "targets" / f"{name}.toml").write_text(TARGET.format(every=100, **policy))
+    log_dir = lab.root / f"{name}-log"
+    log_dir.mkdir()
+    return lab.root / f"{name}.toml", log_dir
+
+
 def write(lab, name: str, seeds: str) -> str:
     assert UNLUCKY_C != MODES_C
     (lab.root / "unlucky.c").write_text(UNLUCKY_C)
-    (lab.root / "targets" / f"{name}.toml").write_text(
-        TARGET.format(every=100, confirm_ci_rel=0.5, decided_rel=0.1, max_pairs=8))
-    log_dir = lab.root / f"{name}-log"
-    log_dir.mkdir()
-    path = lab.root / f"{name}.toml"
+    path, log_dir = target_and_log(lab, name, confirm_ci_rel=0.5, decided_rel=0.1, max_pairs=8)
     path.write_text(f"""[study]
 description = "test: a seeded point unlucky in its screening"
 target = "{name}"
@@ -113,11 +118,7 @@ def write_sized(lab, name: str, seed_mode: str) -> str:
     (confirm_ci_rel and decided_rel tiny), so only a stop for the seed's own figure ends them
     before confirm_max_pairs."""
     (lab.root / "padded.c").write_text(PADDED_C)
-    (lab.root / "targets" / f"{name}.toml").write_text(
-        TARGET.format(every=100, confirm_ci_rel=0.0001, decided_rel=0.0001, max_pairs=12))
-    log_dir = lab.root / f"{name}-log"
-    log_dir.mkdir()
-    path = lab.root / f"{name}.toml"
+    path, log_dir = target_and_log(lab, name, confirm_ci_rel=0.0001, decided_rel=0.0001, max_pairs=12)
     path.write_text(f"""[study]
 description = "test: a seeded point that enters the front by size"
 target = "{name}"
