@@ -49,11 +49,10 @@ import argparse
 import datetime as dt
 import json
 import math
-import signal
 import statistics
-import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -62,144 +61,20 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from tuner.evaluate import Evaluator  # noqa: E402
-from tuner.knobs.categorical import CategoricalKnob  # noqa: E402
-from tuner.knobs.flag import FlagKnob  # noqa: E402
-from tuner.measure.summary import confirmation  # noqa: E402
-from tuner.measure.topup import PREFIX as TOPUP  # noqa: E402
-from tuner.result import TrialRecord, TrialStatus  # noqa: E402
 from tuner.space import config_key  # noqa: E402
 from tuner.study import StudySpec, load_study  # noqa: E402
-from tuner.studystore import open_study  # noqa: E402
-from tuner.targets import load_target, make_target  # noqa: E402
 
 from peers_answers import answer, minimum, pool  # noqa: E402
 from peers_remeasure import Remeasure  # noqa: E402
+from peers_runs import opentuner_run, run_path, say, setup_opentuner, tune_run  # noqa: E402
+from peers_verdict import decide, extend, level_for, looks, register  # noqa: E402
 
 KERNELS = {"conv2d": "conv2d-gcc", "depthwise": "depthwise-gcc", "digits": "digits-gcc",
            "sort": "sort-gcc", "stencil": "stencil-gcc", "nbody": "nbody-gcc"}
 TUNE_TOOLS = {"tune": [], "random": ["--sampler", "random", "--surrogate", "off", "--no-seeds"]}
 FIXED = {"O3": {"opt_level": "-O3"}, "O3-native": {"opt_level": "-O3", "march": "-march=native"}}
-OT_VENV = ROOT / ".venv-opentuner"
-OT_PYTHON = OT_VENV / "bin" / "python"
-REPS_PER_PROCESS = 5          # kernel calls timed in each re-measurement process (after 1 warm-up)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --- OpenTuner's venv ---------------------------------------------------------------------
-def setup_opentuner() -> None:
-    if not OT_PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(OT_VENV)], check=True)
-    subprocess.run([str(OT_PYTHON), "-m", "pip", "install", "-q", "opentuner==0.8.8", "sqlalchemy<2.0"], check=True)
-    subprocess.run([str(OT_PYTHON), "-c", "import opentuner"], check=True)
-    say(f"OpenTuner 0.8.8 is ready in {OT_VENV}")
-
-
-# --- search runs ----------------------------------------------------------------------------
-def run_path(out: Path, kernel: str, tool: str, seed: int) -> Path:
-    return out / kernel / f"run-{tool}-s{seed}.json"
-
-
-def tune_run(spec: StudySpec, tool: str, args: list[str], seed: int, evals: int, wall: float, out: Path) -> dict:
-    """`tune explore` until `evals` trials have finished, then on (SIGINT) until `wall` seconds."""
-    results = out / spec.name / f"{tool}-s{seed}"
-    if results.exists():
-        subprocess.run(["rm", "-rf", str(results)], check=True)
-    base = [sys.executable, "-m", "tuner", "explore", spec.name, "--seed", str(seed), "--results", str(results),
-            "--no-export", "--no-progress", *args]
-    t0 = time.time()
-    proc = subprocess.run([*base, "--trials", str(evals)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"tune explore failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    stderr = proc.stderr
-    first_end = time.time() - t0
-    left = wall - first_end
-    if left > 0:
-        # SIGINT stops it as Ctrl-C would (a background shell starts us with SIGINT ignored, and
-        # Python keeps an inherited "ignore": reset it for the child)
-        p = subprocess.Popen([*base, "--trials", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        try:
-            p.wait(timeout=left)
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGINT)
-        stderr += p.communicate(timeout=600)[1]
-    wall_s = time.time() - t0
-    study = open_study(spec, results / spec.name, None, create=False)
-    start = dt.datetime.fromtimestamp(t0)
-    evals_out = []
-    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        r = TrialRecord.from_trial(t, spec.objectives)
-        if not r.finished or t.datetime_complete is None:
-            continue
-        conf = confirmation(r)           # tune's own paired figure, what its answer is chosen by
-        evals_out.append({"t": (t.datetime_complete - start).total_seconds(), "config": r.config,
-                          "latency_ms": r.values.get("latency_ms") if r.status == TrialStatus.COMPLETE else None,
-                          "status": str(r.status.value), "trial": r.number, "baseline": r.baseline,
-                          "confirm_tried": "confirmation" in (r.measurement or {}),
-                          "confirmed": dict(conf["speedup"]) if conf else None})
-    topups = []                          # figures explore topped up at its end (tuner.measure.topup)
-    for key, doc in study.user_attrs.items():
-        rest = key[len(TOPUP):] if key.startswith(TOPUP) else ""
-        if rest.isdigit() and isinstance(doc, dict) and "speedup" in doc and "at" in doc:
-            topups.append({"trial": int(rest), "t": doc["at"] - t0, "speedup": dict(doc["speedup"])})
-    overhead = [ln for ln in stderr.splitlines() if "engine overhead" in ln]
-    status = subprocess.run([sys.executable, "-m", "tuner", "status", spec.name, "--results", str(results),
-                             "--format", "json"], capture_output=True, text=True)
-    surrogate = json.loads(status.stdout).get("surrogate") if status.returncode == 0 else None
-    return {"tool": tool, "args": args, "seed": seed, "evals": evals_out, "wall_s": wall_s,
-            "surrogate": surrogate, "answer_rule": "confirmed", "first_end": first_end, "topups": topups,
-            "notes": overhead + [ln for ln in stderr.splitlines() if ln.startswith("sampler:")][:1]}
-
-
-def opentuner_params(spec: StudySpec) -> list[dict]:
-    """The -O level and the on/off/default flags (and multi-valued -f options) of the space."""
-    params = []
-    for k in spec.space.knobs.values():
-        if k.name == "opt_level" or isinstance(k, FlagKnob) or (isinstance(k, CategoricalKnob) and k.name.startswith("f_")):
-            choices = list(k.states if isinstance(k, FlagKnob) else k.choices)
-            params.append({"name": k.name, "choices": choices})
-    return params
-
-
-def opentuner_run(spec: StudySpec, seed: int, evals: int, wall: float, out: Path) -> dict:
-    if not OT_PYTHON.exists():
-        raise SystemExit(f"OpenTuner is not installed: run `python bench/peers.py --setup-opentuner` ({OT_VENV})")
-    results = out / spec.name / f"opentuner-s{seed}"
-    target = make_target(load_target(spec.target), results / "builds")
-    evaluator = Evaluator(spec, target, results)
-    params = opentuner_params(spec)
-    proc = subprocess.Popen([str(OT_PYTHON), str(ROOT / "bench" / "opentuner_driver.py")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    t0 = time.time()
-    assert proc.stdin and proc.stdout
-    proc.stdin.write(json.dumps({"params": params, "seed": seed}) + "\n")
-    proc.stdin.flush()
-    evals_out: list[dict] = []
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        chosen = json.loads(line)["config"]
-        config = spec.space.complete(chosen)
-        outcome = evaluator.evaluate(config)
-        latency = outcome.values["latency_ms"] if outcome.ok else None
-        evals_out.append({"t": time.time() - t0, "config": config, "latency_ms": latency,
-                          "status": "complete" if outcome.ok else str(outcome.reason)})
-        done = len(evals_out) >= evals and time.time() - t0 >= wall
-        proc.stdin.write(json.dumps({"stop": True} if done else {"time": None if latency is None else latency / 1e3}) + "\n")
-        proc.stdin.flush()
-        if done:
-            break
-    proc.wait(timeout=60)
-    target.cleanup()
-    return {"tool": "opentuner", "args": [], "seed": seed, "evals": evals_out, "wall_s": time.time() - t0,
-            "notes": [f"{len(params)} OpenTuner parameters"]}
 
 
 def geomean(xs: list[float]) -> float:
@@ -235,11 +110,31 @@ def remeasurer(out: Path, kernel: str) -> Remeasure:
     return Remeasure(load_study(KERNELS[kernel]), out / KERNELS[kernel] / "interleaved", FIXED["O3"])
 
 
+@dataclass(frozen=True)
+class Rounds:
+    """How many rounds: `pairs` for everything, then up to `max_pairs` for tied duels, `step` at a
+    time; `band`: the smallest gap a head-to-head verdict calls a win (bench/peers_verdict.py)."""
+
+    pairs: int = 15
+    max_pairs: int = 45
+    step: int = 10
+    band: float = 0.01
+
+    @property
+    def schedule(self) -> list[int]:
+        return looks(self.pairs, self.max_pairs, self.step)
+
+
+def peers_of(tools: list[str], goal: str) -> list[str]:
+    return [t for t in ("opentuner", "random") if t in tools and t != goal]
+
+
 def remeasure_kernel(out: Path, kernel: str, tools: list[str], seeds: list[int], evals: int, wall: float,
-                     rounds: int, stop: Callable[[], bool]) -> bool:
-    """Re-measure all of a kernel's answers, -O3 -march=native and -O3 itself together, in rounds;
-    only once every run of the kernel is done (a late candidate would not share the rounds).
-    False when not done (runs missing, or `stop()`)."""
+                     rounds: Rounds, stop: Callable[[], bool], goal: str = "tune") -> bool:
+    """Re-measure all of a kernel's answers, -O3 -march=native and -O3 itself together, and the
+    duels of `goal`'s answers against each peer's (equal wall time, seed by seed), in rounds; then
+    more rounds for the tied duels. Only once every run of the kernel is done (a late candidate
+    would not share the rounds). False when not done (runs missing, or `stop()`)."""
     got, missing = answers(out, kernel, tools, seeds, evals, wall)
     if missing:
         return False
@@ -248,9 +143,13 @@ def remeasure_kernel(out: Path, kernel: str, tools: list[str], seeds: list[int],
     keys = [rem.add(spec.space.complete(partial)) for partial in FIXED.values()]
     keys += [rem.add(a["config"]) for a in got.values() if a is not None]
     keys = list(dict.fromkeys(keys))
-    say(f"[{kernel}] re-measuring {len(keys)} distinct candidates side by side, {rounds} rounds")
+    duels = register(rem, got, goal, peers_of(tools, goal), seeds)
+    ids = sorted({d for by_seed in duels.values() for d in by_seed.values() if d})
+    say(f"[{kernel}] re-measuring {len(keys)} distinct candidates and {len(ids)} duels side by side, "
+        f"{rounds.pairs} rounds (tied duels: up to {rounds.max_pairs})")
     try:
-        return rem.run(keys, rounds, stop, say)
+        return (rem.run(keys + ids, rounds.pairs, stop, say)
+                and extend(rem, duels, rem.ref_key, rounds.schedule, stop, say, rounds.band))
     finally:
         rem.cleanup()
 
@@ -283,22 +182,26 @@ def flags_text(spec: StudySpec, config: dict) -> str:
 
 
 def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], evals: int, wall: float,
-           rounds: int, goal: str = "tune") -> int:
+           rounds: Rounds, goal: str = "tune") -> int:
     """Print the tables from the cache (measures nothing)."""
+    n_rounds = rounds.pairs
     missing = 0
     tables: dict[str, list[str]] = {v: [] for v in VIEWS}
     means: dict[str, list[float]] = {t: [] for t in tools}
     goal_ok = True
     detail = ["", "per seed (equal wall time): tool seed: how the answer was chosen, its flags, "
                   "re-measured speed-up [95% interval]"]
+    duel_lines = ["", f"head to head at equal wall time: {goal}'s answer against each peer's, seed by seed "
+                      "(the peer's time / tune's; pairs of all seeds pooled; looks at rounds "
+                      f"{rounds.schedule}, each at level {100 * level_for(len(rounds.schedule)):.2f}%)"]
     for kernel in kernels:
         got, miss = answers(out, kernel, tools, seeds, evals, wall)
         rem = remeasurer(out, kernel)
         spec = rem.spec
-        fig = lambda config: rem.result(config_key(config))     # noqa: E731
+        fig = lambda config: rem.result(config_key(config), upto=n_rounds)     # noqa: E731
         aa = fig(rem.reference)
         native = fig(spec.space.complete(FIXED["O3-native"]))
-        incomplete = miss > 0 or aa is None or rem.pairs(rem.ref_key) < rounds
+        incomplete = miss > 0 or aa is None or rem.pairs(rem.ref_key) < n_rounds
         for view in VIEWS:
             row = [kernel, cell(aa), cell(native)]
             per_tool = {}
@@ -308,7 +211,7 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
                 for seed in seeds:
                     a = got.get((tool, seed, view))
                     f = fig(a["config"]) if a else {"failed": "nothing measured"}
-                    if f is None or ("failed" not in f and f["n"] < rounds):
+                    if f is None or ("failed" not in f and rem.pairs(config_key(a["config"]), n_rounds) < n_rounds):
                         incomplete = True
                         continue
                     figs.append(f)
@@ -323,11 +226,13 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
             if view == "wall":
                 mine = per_tool.get(goal)
                 words = []
-                for peer in ("opentuner", "random"):
-                    if peer in per_tool and peer != goal and mine and per_tool[peer]:
-                        v = verdict(mine, per_tool[peer])
-                        words.append(f"vs {peer}: {v}")
-                        goal_ok = goal_ok and v == "ahead"
+                duels = register(rem, got, goal, peers_of(tools, goal), seeds)
+                for peer, by_seed in duels.items():
+                    v = decide(rem, by_seed, rem.ref_key, rounds.schedule, peer, rounds.band)
+                    incomplete = incomplete or not v.decided or len(by_seed) < len(seeds)
+                    words.append(f"vs {peer}: {v.short()}")
+                    duel_lines.append(f"  {kernel} vs {peer}: {v.text()}; per seed: {', '.join(v.seeds)}")
+                    goal_ok = goal_ok and v.word == "ahead"
                 if mine and native:
                     v = verdict(mine, native)
                     words.append(f"vs -O3 -march=native: {v}")
@@ -340,7 +245,7 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
             tables[view].append("| " + " | ".join(row) + " |")
         missing += incomplete
     head = ["kernel", "-O3 vs itself (A/A)", "-O3 -march=native"] + tools
-    print(f"\nspeed-up over plain -O3, re-measured side by side: {rounds} rounds, each one ABBA pair of fresh "
+    print(f"\nspeed-up over plain -O3, re-measured side by side: {n_rounds} rounds, each one ABBA pair of fresh "
           f"processes of every candidate against -O3 in a shuffled order; per candidate the median pair "
           f"ratio [95% interval]; per tool the geometric mean over seeds {seeds} of the medians [of the lows, "
           f"of the highs]; answers: tune's best confirmed point, the others' fastest measurement")
@@ -350,15 +255,15 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         print("\n".join(tables[view]))
-    print("\n".join(detail))
+    print("\n".join(detail + duel_lines))
     print("geometric mean over kernels at equal wall time: "
           + ", ".join(f"{t} {geomean(v):.3f}x" for t, v in means.items() if v))
     if missing:
         print(f"INCOMPLETE: {missing} kernel(s) not searched or not re-measured yet; run the same command again")
         return 3
     print(("GOAL MET: " if goal_ok else "GOAL NOT MET: ") +
-          f"{goal} ahead of OpenTuner and random on every kernel at equal wall time beyond the noise "
-          "(intervals apart), and never behind -O3 -march=native")
+          f"{goal} ahead of OpenTuner and random on every kernel at equal wall time, head to head beyond "
+          "the noise, and never behind -O3 -march=native")
     return 0
 
 
@@ -415,6 +320,12 @@ def main() -> int:
     ap.add_argument("--wall", type=float, default=120.0, help="wall-clock budget T in seconds (default 120)")
     ap.add_argument("--pairs", type=int, default=15, metavar="R",
                     help="re-measurement rounds: ABBA pairs per candidate against -O3 (default 15)")
+    ap.add_argument("--max-pairs", type=int, default=45, metavar="R",
+                    help="head to head: rounds a tied duel may get in all (default 45; = --pairs: no extra rounds)")
+    ap.add_argument("--step", type=int, default=10, help="head to head: extra rounds between looks (default 10)")
+    ap.add_argument("--band", type=float, default=0.01,
+                    help="head to head: the smallest gap called a win, relative (default 0.01; the A/A "
+                         "row's bias when larger)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "peers")
     ap.add_argument("--report", action="store_true", help="only print the table from the cache (measures nothing)")
     ap.add_argument("--no-remeasure", action="store_true", help="run the searches only")
@@ -454,7 +365,8 @@ def main() -> int:
         ap.error("--redo goes with --remeasure-only")
     stop_at = time.time() + 60 * args.max_minutes if args.max_minutes is not None else math.inf
     stop = lambda: time.time() > stop_at       # noqa: E731
-    table = lambda: report(args.out, kernels, tools, seeds, args.evals, args.wall, args.pairs, args.goal)  # noqa: E731
+    rounds = Rounds(args.pairs, max(args.pairs, args.max_pairs), args.step, args.band)
+    table = lambda: report(args.out, kernels, tools, seeds, args.evals, args.wall, rounds, args.goal)  # noqa: E731
     if args.report:
         return table()
     if not args.remeasure_only:
@@ -490,7 +402,7 @@ def main() -> int:
                 say("--max-minutes reached: run the same command again to go on")
                 break
             t = time.time()
-            done = remeasure_kernel(args.out, kernel, tools, seeds, args.evals, args.wall, args.pairs, stop)
+            done = remeasure_kernel(args.out, kernel, tools, seeds, args.evals, args.wall, rounds, stop, args.goal)
             say(f"[{kernel}] re-measurement {'done' if done else 'not finished'} ({time.time() - t:.0f} s)")
     return table()
 

@@ -110,3 +110,59 @@ def test_a_candidate_whose_output_differs_from_the_references_is_marked_failed_a
     rem.cleanup()
     assert rem.result(flip) == {"failed": "output differs from the reference's (checksum)"}
     assert launches(lab, "peersflip")[17:] == ["base", "flip"]          # one pair, then never again
+
+
+def test_head_to_head_decides_a_real_gap_keeps_a_true_tie_and_gives_extra_rounds_only_to_the_tied(lab, tmp_path):
+    """Two peers: against one, tune's answer is 12x faster (`fast` 2 ms vs `slow` 24 ms); against
+    the other it is a true tie (`slow` vs `m1`, both 24 ms; seed 1 the same answer). Looks at 6, 9,
+    12 rounds, each at 98.3%: 6 pairs cannot reach that level, so both go on; at 9 the gap is
+    decided and its duel stops; the tie goes on to the cap and stays a tie."""
+    from peers_verdict import decide, extend, looks
+    from tuner.study import load_study
+
+    spec = load_study(write(lab, "duel", ["base", "fast", "slow", "m1"]))
+    cfg = lambda m: spec.space.complete({"mode": m})          # noqa: E731
+    folder = tmp_path / "rem"
+    rem = Remeasure(spec, folder, {"mode": "base"}, seed=1)
+    aa = rem.add(cfg("base"))
+    gap, tie = rem.add_duel(cfg("fast"), cfg("slow")), rem.add_duel(cfg("slow"), cfg("m1"))
+    duels = {"gapped": {0: gap}, "tied": {0: tie, 1: None}}
+    schedule = looks(6, 12, 3)
+    assert schedule == [6, 9, 12]
+    assert rem.run([aa, gap, tie], 6) is True
+    base_rounds = launches(lab, "duel")
+    assert len(base_rounds) == 6 * 3 * 2
+    assert all(not decide(rem, d, aa, schedule, p).decided for p, d in duels.items())
+    assert extend(rem, duels, aa, schedule, lambda: False, lambda m: None) is True
+    rem.cleanup()
+    more = launches(lab, "duel")[len(base_rounds):]
+    assert sorted(more[:18]) == sorted(["base"] * 6 + ["fast", "slow"] * 3 + ["slow", "m1"] * 3)
+    assert sorted(more[18:]) == sorted(["base"] * 6 + ["slow", "m1"] * 3)     # the decided duel rests
+    assert (rem.pairs(gap), rem.pairs(tie), rem.pairs(aa)) == (9, 12, 12)
+    won = decide(rem, duels["gapped"], aa, schedule, "gapped")
+    assert (won.word, won.look, won.decided) == ("ahead", 9, True)
+    assert won.low > 2 and won.short().startswith("ahead 1")
+    tied = decide(rem, duels["tied"], aa, schedule, "tied")
+    assert (tied.word, tied.look, tied.decided) == ("tie after 12 rounds", 12, True)
+    assert tied.low <= 1.0 <= tied.high and tied.pairs == 24 and tied.seeds[1] == "s1 same"
+    # a new process finds everything done: no launch, the same verdicts
+    again = Remeasure(spec, folder, {"mode": "base"}, seed=1)
+    n = len(launches(lab, "duel"))
+    assert extend(again, duels, aa, schedule, lambda: False, lambda m: None) is True
+    assert len(launches(lab, "duel")) == n
+    assert decide(again, duels["gapped"], aa, schedule, "gapped").text() == won.text()
+
+
+def test_a_duel_whose_two_outputs_differ_is_failed_and_the_verdict_says_so(lab, tmp_path):
+    from peers_verdict import decide, looks
+    from tuner.study import load_study
+
+    spec = load_study(write(lab, "duelflip", ["base", "fast", "flip"]))
+    (lab.root / "duelflip-log" / "launches.log").write_text("flip\n" * 17)
+    rem = Remeasure(spec, tmp_path / "rem", {"mode": "base"})
+    duel = rem.add_duel(spec.space.complete({"mode": "fast"}), spec.space.complete({"mode": "flip"}))
+    assert rem.run([duel], 3) is True
+    rem.cleanup()
+    assert launches(lab, "duelflip")[17:] == ["fast", "flip"]          # one pair, then never again
+    v = decide(rem, {0: duel}, rem.add(rem.reference), looks(3, 3, 1), "random")
+    assert v.decided and v.word == "failed: the two outputs differ (checksum)"
