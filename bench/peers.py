@@ -227,9 +227,13 @@ def report(out: Path, kernels: list[str], tools: list[str], seeds: list[int], ev
                 mine = per_tool.get(goal)
                 words = []
                 duels = register(rem, got, goal, peers_of(tools, goal), seeds)
+                no_answer = [s for s in seeds if not got.get((goal, s, view))]
+                if no_answer:
+                    words.append(f"{goal} has no answer on seed(s) {no_answer}")
+                    goal_ok = False
                 for peer, by_seed in duels.items():
                     v = decide(rem, by_seed, rem.ref_key, rounds.schedule, peer, rounds.band)
-                    incomplete = incomplete or not v.decided or len(by_seed) < len(seeds)
+                    incomplete = incomplete or not v.decided
                     words.append(f"vs {peer}: {v.short()}")
                     duel_lines.append(f"  {kernel} vs {peer}: {v.text()}; per seed: {', '.join(v.seeds)}")
                     goal_ok = goal_ok and v.word == "ahead"

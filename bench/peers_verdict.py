@@ -87,6 +87,7 @@ def decide(rem, duels: dict[int, str | None], aa_key: str, schedule: list[int], 
     v = Verdict(peer)
     measured = [d for d in duels.values() if d is not None]
     if not duels:
+        v.word, v.decided = "no duel: an answer is missing", True
         return v
     for did in measured:
         failed = rem.entry(did)["failed"]
