@@ -6,6 +6,8 @@ is checked exactly; how well the samplers search real kernels is measured by ben
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 import pytest
 
@@ -164,3 +166,48 @@ def test_conditional_knobs_are_sampled():
         R.write(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, config, config_key(config)))
         study.tell(trial, [1.0 + 0.1 * len(seen)])
     assert len(seen) >= 3
+
+
+def _told(space: SearchSpace, sampler, measured: int, skipped: int, mark: bool = True):
+    """A two-objective study told `measured` measured trials, then `skipped` proposals the
+    surrogate skipped (told with predicted values, as tuner.outcomes.judge does: uncounted)."""
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    for i in range(measured + skipped):
+        trial = study.ask()
+        config = space.sample(trial)
+        status = TrialStatus.COMPLETE if i < measured else TrialStatus.PRUNED
+        R.write(trial, TrialRecord(trial.number, status, config, config_key(config),
+                                   uncounted=mark and status == TrialStatus.PRUNED))
+        trial.set_constraint("violation", 0.0)
+        study.tell(trial, list(cost(config)))
+    return study
+
+
+@pytest.mark.parametrize("name", ["tpe", "tpe-independent"])
+def test_tpe_good_group_counts_measured_trials_only(name, monkeypatch):
+    """20 measured and 80 skipped proposals told: the good density holds ceil(0.1 * 20) = 2
+    trials, not Optuna's ceil(0.1 * 100) = 10 (session 5's quick start: 14 of 40 measured)."""
+    from optuna.samplers._tpe import sampler as tpe_module
+    space = wide_space(n_flags=6, n_params=2)
+    sizes: list[tuple[int, int]] = []
+    split = tpe_module._split_trials
+
+    def spy(study, trials, n_below):
+        below, above = split(study, trials, n_below)
+        sizes.append((len(trials), len(below)))
+        return below, above
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)          # Optuna's `gamma` deprecation stays silent
+        sampler = make_sampler(name, space, 0, 2)
+    study = _told(space, sampler, 20, 80)
+    monkeypatch.setattr(tpe_module, "_split_trials", spy)
+    space.sample(study.ask())
+    assert sizes and all(told == 100 and below == 2 for told, below in sizes)
+    # skipped proposals stored before the budget rule (no `uncounted` mark) still count, as they do for N
+    sizes.clear()
+    monkeypatch.setattr(tpe_module, "_split_trials", split)
+    old = _told(space, make_sampler(name, space, 0, 2), 20, 80, mark=False)
+    monkeypatch.setattr(tpe_module, "_split_trials", spy)
+    space.sample(old.ask())
+    assert sizes and all(below == 10 for _, below in sizes)
+

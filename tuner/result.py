@@ -251,6 +251,13 @@ def record(trial: FrozenTrial, objectives: Sequence[Any]) -> TrialRecord:
     return TrialRecord.from_trial(trial, objectives)
 
 
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a told trial counts toward the budget N (a measurement), read without building the
+    record: the sampler asks this of every told trial at every proposal (tuner.samplers)."""
+    payload = trial.user_attrs.get(ATTR)
+    return not (isinstance(payload, dict) and (payload.get("uncounted") or payload.get("resampled")))
+
+
 def pending(trial: Any) -> TrialRecord:
     """The record of a trial being run (an `optuna.Trial`): what was stored when it was created
     or queued (a retry's `retry_of`, the baseline mark), without its told values."""
@@ -278,5 +285,5 @@ def queued_attrs(rec: TrialRecord) -> dict[str, Any]:
     return rec.to_attrs()
 
 
-__all__ = ["ATTR", "SCHEMA_VERSION", "TrialRecord", "TrialStatus", "pending", "queued_attrs", "record",
+__all__ = ["ATTR", "SCHEMA_VERSION", "TrialRecord", "TrialStatus", "counted", "pending", "queued_attrs", "record",
            "write", "write_to_storage"]
