@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import cell, geomean, say, summarise, tune_run, verdict  # noqa: E402
+from peers import cell, summarise, verdict  # noqa: E402
 from peers_answers import answer  # noqa: E402
 from peers_remeasure import Remeasure  # noqa: E402
+from peers_runs import say, tune_run  # noqa: E402
 from tuner.space import config_key  # noqa: E402
 from tuner.study import load_study  # noqa: E402
 
