@@ -86,3 +86,73 @@ def test_an_incompatible_parameter_still_raises(tmp_path):
     import pytest
     with pytest.raises(ValueError):
         t.suggest_categorical("x", ["a", "b"])
+
+
+def _view(storage) -> list[tuple]:
+    """Every trial of study "s" as a storage sees it (what a fresh reader must see too)."""
+    study = optuna.load_study(study_name="s", storage=storage)
+    return [(t.number, t.state, t.values, t.params, t.distributions, t.user_attrs, t.system_attrs)
+            for t in study.get_trials(deepcopy=False)]
+
+
+def _fresh(path) -> list[tuple]:
+    """Optuna's own journal storage reading the file from the start: no tune code involved."""
+    from optuna.storages.journal import JournalFileBackend
+    return _view(optuna.storages.JournalStorage(JournalFileBackend(str(path))))
+
+
+def test_this_process_sees_what_a_fresh_reader_sees(tmp_path):
+    """The batched parameters are applied in place (one copy of the trial per batch) and not read
+    back when nobody appended in between: the view must still equal Optuna's own replay of the
+    file, and no record may be skipped (the next read starts right after this process's own)."""
+    storage = open_storage(tmp_path)
+    parsed = []
+    parse = storage._backend._record
+    storage._backend._record = lambda line, n: parsed.append(n) or parse(line, n)
+    study = optuna.create_study(study_name="s", storage=storage, directions=["minimize", "minimize"])
+    for i in range(4):
+        trial = study.ask()
+        for k in range(40):
+            trial.suggest_categorical(f"c{k}", ["default", "on", "off"])
+            trial.suggest_int(f"p{k}", 0, 1000, step=5)
+        trial.set_user_attr("tune", {"i": i})
+        study.tell(trial, [float(i), float(-i)])
+    sync(storage)
+    lines = len((tmp_path / "journal.log").read_bytes().splitlines())
+    assert storage._replay_result.log_number_read == lines          # read up to the end
+    assert len(parsed) == len(set(parsed)) == lines - 4 * 80          # own parameters never parsed back
+    assert _view(storage) == _fresh(tmp_path / "journal.log")
+
+
+def test_another_writers_records_between_are_read_not_skipped(tmp_path):
+    """Worker A's parameters are kept while worker B appends a trial: A's append then does not
+    directly follow what A read, so A reads everything back (B's trial and its own records)."""
+    a = open_storage(tmp_path)
+    study_a = optuna.create_study(study_name="s", storage=a)
+    trial = study_a.ask()
+    for k in range(10):
+        trial.suggest_int(f"x{k}", 0, 10)                             # kept, not written yet
+    b = open_storage(tmp_path)
+    study_b = optuna.load_study(study_name="s", storage=b)
+    other = study_b.ask()
+    other.suggest_int("x0", 0, 10)
+    study_b.tell(other, 2.0)
+    sync(b)
+    trial.set_user_attr("tune", {"k": 1})                             # A appends its ten params now
+    study_a.tell(trial, 1.0)
+    sync(a)
+    fresh = _fresh(tmp_path / "journal.log")
+    assert len(fresh) == 2 and _view(a) == fresh and _view(open_storage(tmp_path)) == fresh
+
+
+def test_a_trial_handed_out_does_not_change_under_its_holder(tmp_path):
+    """Parameters go into one copy of the trial per batch; a read ends the batch, so an object
+    the storage handed out (deepcopy=False) is never written into afterwards."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial.suggest_int("x", 0, 10)
+    held = storage.get_trial(trial._trial_id)
+    trial.suggest_int("y", 0, 10)
+    assert set(held.params) == {"x"}
+    assert set(storage.get_trial(trial._trial_id).params) == {"x", "y"}

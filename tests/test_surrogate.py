@@ -20,6 +20,7 @@ from tuner.study import load_study
 from tuner.surrogate import PruningPolicy, Settings
 from tuner.surrogate.policy import wilson_low
 from tuner.surrogate.encode import Encoder
+from tuner.surrogate.model import Surrogate
 
 pytestmark = pytest.mark.fast
 
@@ -209,3 +210,16 @@ def test_campaign_records_pruned_trials(lab):
     assert not any(r.metrics for r in pruned), "a pruned trial was not measured"
     pareto = json.loads(lab.fork("pareto", study, "--format", "json").stdout)
     assert {p["trial"] for p in pareto}.isdisjoint({r.number for r in pruned})
+
+
+def test_extra_trees_prediction_equals_each_trees_checked_prediction():
+    """The row is cast to float32 once for all trees (check_input=False): the mean and spread
+    must be exactly what each tree's own checked predict gives."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, size=(40, 300)).astype(float) + rng.random((40, 300)) / 3
+    Y = np.column_stack([X[:, :5].sum(axis=1), X[:, 5:9].prod(axis=1) + 1])
+    model = Surrogate(kind="trees", seed=1).fit(X, Y, X, np.zeros(40, dtype=bool))
+    for x in rng.random((5, 300)) * 3:
+        per_tree = np.stack([t.predict(x.reshape(1, -1))[0] for t in model.models_[0].estimators_])
+        pred = model.predict(x)
+        assert np.array_equal(pred.mean, per_tree.mean(axis=0)) and np.array_equal(pred.std, per_tree.std(axis=0))

@@ -250,9 +250,12 @@ class _History:
     Finished trials never change, so each is digested once (`_Digest`) and kept by number: an
     ask costs a pass over small records, not over every trial's 384 params."""
 
-    def __init__(self, directions: Sequence[str], digests: list["_Digest"], anchor: dict[str, Any]) -> None:
+    def __init__(self, directions: Sequence[str], digests: list["_Digest"], anchor: dict[str, Any],
+                 keys: set[tuple] | None = None) -> None:
         self.sign = np.array([1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions])
-        self.measured = {d.key for d in digests if d.key is not None}
+        # `keys`: the digests' keys, kept by _Digests (a copy of a set keeps the keys' hashes,
+        # where rebuilding it would hash every trial's 384 parameters again at every ask)
+        self.measured = set(keys) if keys is not None else {d.key for d in digests if d.key is not None}
         self.tried = digests
         self.anchor = anchor
         self.outcomes: list[tuple[str, float]] = []        # (operator, 1 if it reached the front)
@@ -331,6 +334,7 @@ class _Digests:
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
         self.by_number: dict[int, _Digest] = {}
+        self.keys: set[tuple] = set()        # the digests' keys
         self.anchor: dict[str, Any] | None = None
 
     def history(self, study: optuna.Study) -> _History:
@@ -342,11 +346,13 @@ class _Digests:
                     self.anchor = dict(t.params)
                 continue
             d = self.by_number[t.number] = _Digest(t)
+            if d.key is not None:
+                self.keys.add(d.key)
             if self.anchor is None and d.baseline and d.params:
                 self.anchor = dict(d.params)
         anchor = self.anchor or {k.name: k.encode(k.default) for k in self.space.knobs.values()}
         digests = [self.by_number[n] for n in sorted(self.by_number)]
-        history = _History(study.directions, digests, anchor)
+        history = _History(study.directions, digests, anchor, self.keys)
         # trials in flight (other workers, --jobs) are not proposed again either
         history.measured |= {_key(t.params) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                              if t.params}

@@ -48,6 +48,7 @@ class SearchSpace:
         self.constraints = constraints
         self.file = file
         self.constants = dict(constants or {})
+        self._dists: dict[str, tuple[Knob, Any]] = {}     # knob name -> (knob, its distribution)
         self._check_names()
 
     def _check_names(self) -> None:
@@ -88,8 +89,16 @@ class SearchSpace:
             if knob.name in pins:
                 config[knob.name] = pins[knob.name]
             else:
-                config[knob.name] = knob.decode(D.suggest(trial, knob.name, knob.distribution()))
+                config[knob.name] = knob.decode(D.suggest(trial, knob.name, self._distribution(knob)))
         return config
+
+    def _distribution(self, knob: Knob) -> Any:
+        """The knob's distribution, made once: the same object every trial lets the journal
+        reuse its JSON text (tuner.storage) instead of making 384 distributions per trial."""
+        found = self._dists.get(knob.name)
+        if found is None or found[0] is not knob:
+            found = self._dists[knob.name] = (knob, knob.distribution())
+        return found[1]
 
     def complete(self, partial: Mapping[str, Any], where: str = "study.baseline") -> Config:
         """A full configuration from some values, the rest at their defaults (for baselines).

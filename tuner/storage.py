@@ -20,6 +20,7 @@ a flock, which dies with its holder: a killed writer never delays the next start
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -30,11 +31,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
-from optuna.distributions import distribution_to_json
+from optuna.distributions import check_distribution_compatibility, distribution_to_json
 from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 from optuna.storages.journal._storage import JournalOperation
+from optuna.trial import FrozenTrial
 
 from tuner.errors import BadInput, MachineFault, RunFailure, machine_fault
 
@@ -151,7 +153,8 @@ class TrialDurableBackend(JournalFileBackend):
         return CorruptJournal(f"{self._path}: line {lineno}: {why}; `tune repair {study}` keeps every "
                               "valid record and moves the bad lines aside")
 
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+    def append_logs(self, logs: list[dict[str, Any]]) -> tuple[int, int]:
+        """Append records under the lock. Returns the byte offsets where they start and end."""
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with get_lock_file(self._lock):
             try:
@@ -165,9 +168,21 @@ class TrialDurableBackend(JournalFileBackend):
                     except OSError:
                         f.truncate(size)     # no torn record: a full disk leaves the journal as it was
                         raise
+                    end = f.tell()
             except OSError as e:
                 raise storage_fault(e, self._path) from None
         self._dirty = True
+        return size, end
+
+    def skip_own(self, log_number: int, count: int, start: int, end: int) -> bool:
+        """Mark `count` records that this process just appended at bytes [start, end) as read,
+        when they directly follow the last record read (`log_number` records read so far):
+        nobody else's record lies between, so the reader need not parse them back. False
+        (nothing changed) when another process appended in between."""
+        if self._log_number_offset.get(log_number) != start:
+            return False
+        self._log_number_offset[log_number + count] = end
+        return True
 
     def sync(self) -> None:
         if self._dirty:
@@ -210,29 +225,74 @@ class BatchedJournalStorage(JournalStorage):
     overhead per trial. Here a parameter record is applied to this process's view at once and
     kept; the kept records are appended together, before this process's next record of any other
     kind (the trial's configuration attribute follows the parameters at once) and before `sync`.
-    Other processes see the parameters with that record; reading them back is idempotent."""
+    Other processes see the parameters with that record.
+
+    Per trial and knob this costs a dictionary entry, not Optuna's copy of the trial's whole
+    parameter dictionary per parameter (quadratic in the knobs) nor a JSON parse of the record
+    read back: records this process appended right after the last one it read are marked read
+    (`TrialDurableBackend.skip_own`); when another process appended in between, they are read
+    back as before, which is idempotent."""
 
     def __init__(self, backend: TrialDurableBackend) -> None:
         super().__init__(backend)
         self._pending: list[dict[str, Any]] = []
+        self._open: FrozenTrial | None = None     # the trial copy this process's params go into
+        self._dist_json: dict[int, tuple[Any, str]] = {}    # id -> (distribution, its JSON)
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution: Any) -> None:
         log = {"op_code": JournalOperation.SET_TRIAL_PARAM, "worker_id": self._replay_result.worker_id,
                "trial_id": trial_id, "param_name": param_name, "param_value_internal": param_value_internal,
-               "distribution": distribution_to_json(distribution)}
+               "distribution": self._to_json(distribution)}
         with self._thread_lock:
-            self._replay_result._apply_set_trial_param(log)   # raises on an incompatible distribution
+            self._apply_param(log, distribution)   # raises on an incompatible distribution
             self._pending.append(log)
+
+    def _to_json(self, distribution: Any) -> str:
+        found = self._dist_json.get(id(distribution))
+        if found is None or found[0] is not distribution:
+            if len(self._dist_json) > 4096:     # callers that make a new distribution per call
+                self._dist_json.clear()
+            found = self._dist_json[id(distribution)] = (distribution, distribution_to_json(distribution))
+        return found[1]
+
+    def _apply_param(self, log: dict[str, Any], distribution: Any) -> None:
+        """What Optuna's replay does with a SET_TRIAL_PARAM record of this worker (the same checks,
+        the same errors), writing into one copy of the trial per batch instead of a copy per
+        parameter. The copy is never one that was handed out: reads end the batch's copy."""
+        replay = self._replay_result
+        trial_id, name = log["trial_id"], log["param_name"]
+        if not replay._trial_exists_and_updatable(trial_id, log):
+            return
+        for prev_id in replay._study_id_to_trial_ids[replay._trial_id_to_study_id[trial_id]]:
+            prev = replay._trials[prev_id]
+            if name in prev.params:
+                check_distribution_compatibility(prev.distributions[name], distribution)
+                break
+        trial = replay._trials[trial_id]
+        if trial is not self._open:
+            trial = copy.copy(trial)
+            trial.params, trial.distributions = dict(trial.params), dict(trial.distributions)
+            replay._trials[trial_id] = self._open = trial
+        trial.params[name] = distribution.to_external_repr(log["param_value_internal"])
+        trial.distributions[name] = distribution
 
     def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
         self.flush()
         super()._write_log(op_code, extra_fields)
 
+    def _sync_with_backend(self) -> None:
+        self._open = None       # a read may hand the trial out: the next parameter copies it again
+        super()._sync_with_backend()
+
     def flush(self) -> None:
         if self._pending:
             logs, self._pending = self._pending, []
-            self._backend.append_logs(logs)
+            self._open = None
+            where = self._backend.append_logs(logs)
+            backend, read = self._backend, self._replay_result.log_number_read
+            if isinstance(backend, TrialDurableBackend) and backend.skip_own(read, len(logs), *where):
+                self._replay_result.log_number_read = read + len(logs)     # applied already
 
 
 class Journal(BatchedJournalStorage):
