@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 
 import optuna
 
@@ -156,3 +157,22 @@ def test_a_trial_handed_out_does_not_change_under_its_holder(tmp_path):
     trial.suggest_int("y", 0, 10)
     assert set(held.params) == {"x"}
     assert set(storage.get_trial(trial._trial_id).params) == {"x", "y"}
+
+
+def test_a_measurement_is_fsynced_when_told_and_a_skipped_proposal_waits_for_the_next(tmp_path, monkeypatch):
+    """Every measurement is on disk before the next trial starts; a verdict that measured nothing
+    (here a prune) is written at once but fsynced with the next measurement."""
+    from tuner.result import TrialRecord, TrialStatus
+    from tuner.studystore import StudyStore
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    study = optuna.create_study(study_name="s", storage=open_storage(tmp_path))
+    store = StudyStore(study, [])
+    trial = store.ask(TrialRecord(-1, TrialStatus.RUNNING))
+    store.tell(trial, TrialRecord(trial.number, TrialStatus.PRUNED), None)
+    assert not synced and _fresh(tmp_path / "journal.log")[0][1] == optuna.trial.TrialState.FAIL  # written
+    trial = store.ask(TrialRecord(-1, TrialStatus.RUNNING))
+    store.tell(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, {"x": 1}, "k"), [1.0])
+    assert len(synced) == 1

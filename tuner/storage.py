@@ -9,8 +9,9 @@ last line, which is cut before the next append. Any Optuna storage URL can be gi
 
 Optuna's file backend fsyncs every write (3.5 ms here), and a trial writes once per knob:
 550 ms per trial for a 109-knob flag space. `TrialDurableBackend` writes and flushes each
-record at once (so other processes and a kill -9 see it) but fsyncs once per trial, when
-the campaign tells a result: every finished measurement is on disk before the next starts.
+record at once (so other processes and a kill -9 see it) but fsyncs once per measured trial,
+when the campaign tells its result: every finished measurement is on disk before the next
+starts (a proposal the surrogate skipped is covered by the next measurement's fsync).
 
 Faults name the file: a full disk or a read-only file system is a MachineFault (the campaign
 stops, nothing it wrote is torn: a short write is cut back); a line that is not a record is a
