@@ -28,15 +28,19 @@ def test_declared_constraints_cost_no_trial(lab):
     assert status["finished"] == 12
 
 
-def test_a_tiny_feasible_region_stops_with_a_clear_message(lab):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_tiny_feasible_region_stops_with_a_clear_message(lab, jobs):
+    """The one loop and --jobs stop alike, with the same message (tuner.campaign.Resamples)."""
     target = write_replay(lab, "grid2", grid_rows(20))
     # feasible, so the study loads (the satisfiability check samples 2000 points), but rarely hit
     study = lab.study("tiny", GRID_XY, target=target, constraints=["x == 19 and y == 19"])
     proc = lab.fork("explore", study, "--trials", "5", "--sampler", "random", "--seed", "1", "--no-export",
-                    "--no-progress")
+                    "--no-progress", "--jobs", jobs)
     assert proc.returncode == 1, proc.stderr
-    assert "200 configurations in a row that break the declared constraints" in proc.stderr
-    assert "x == 19 and y == 19" in proc.stderr and "Traceback" not in proc.stderr
+    assert ("the sampler proposed 200 configurations in a row that break the declared constraints "
+            "(200 broke 'x == 19 and y == 19'): the feasible region looks tiny; loosen the constraints "
+            "or narrow the knobs' ranges (e.g. divisor knobs for tiles)") in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert sum(r.finished for r in lab.records(study)) <= 1
 
 

@@ -102,6 +102,30 @@ class TinyFeasibleRegion(RunFailure):
     resampled proposal costs no trial), stop with the constraint broken most often. Exit 1."""
 
 
+class Resamples:
+    """Proposals in a row that broke the declared constraints, and which constraints they broke
+    (the one loop and `--jobs` alike): past MAX_RESAMPLES_IN_A_ROW, TinyFeasibleRegion."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.broken: Counter[str] = Counter()
+
+    def add(self, violated: Sequence[str]) -> None:
+        """One more proposal that broke `violated`; raises when the region looks tiny."""
+        self.broken.update(violated)
+        self.in_a_row += 1
+        if self.in_a_row >= MAX_RESAMPLES_IN_A_ROW:
+            worst, n = self.broken.most_common(1)[0]
+            raise TinyFeasibleRegion(
+                f"the sampler proposed {self.in_a_row} configurations in a row that break the declared "
+                f"constraints ({n} broke '{worst}'): the feasible region looks tiny; loosen the constraints "
+                "or narrow the knobs' ranges (e.g. divisor knobs for tiles)")
+
+    def clear(self) -> None:
+        self.in_a_row = 0
+        self.broken.clear()
+
+
 class SystematicFailure(RunFailure):
     """Every configuration fails the same way: the study or the machine is broken, not the
     configurations (a missing library, a wrong compiler). Stops the campaign, exit 1."""
@@ -153,8 +177,7 @@ class Campaign:
         """Run until `options.trials` trials have finished. Returns the number finished."""
         budget = self.options.trials
         idle: Counter[str] = Counter()        # proposals in a row not measured, by kind
-        broken: Counter[str] = Counter()      # constraints broken by the proposals in a row
-        resamples_in_a_row = 0
+        resamples = Resamples()
         sampler_for = self._sampler_for()
         waiting = False
         while True:
@@ -191,17 +214,9 @@ class Campaign:
             if violated:                   # known before building: told infeasible, not counted
                 base = replace(base, config=config, config_key=key)
                 self._tell(trial, resampled(base, violated, self.history), t0)
-                broken.update(violated)
-                resamples_in_a_row += 1
-                if resamples_in_a_row >= MAX_RESAMPLES_IN_A_ROW:
-                    worst, n = broken.most_common(1)[0]
-                    raise TinyFeasibleRegion(
-                        f"the sampler proposed {MAX_RESAMPLES_IN_A_ROW} configurations in a row that break "
-                        f"the declared constraints ({n} broke '{worst}'): the feasible region looks tiny; "
-                        "loosen the constraints or narrow the knobs' ranges (e.g. divisor knobs for tiles)")
+                resamples.add(violated)
                 continue
-            broken.clear()
-            resamples_in_a_row = 0
+            resamples.clear()
             if not fixed or key != base.config_key:
                 base = replace(base, config=config, config_key=key)
                 self.store.write(trial, base)        # what others must not measure meanwhile
@@ -333,5 +348,5 @@ def _tail(detail: str) -> str:
     return ("; the last one's output ends with:\n  " + "\n  ".join(lines)) if lines else ""
 
 
-__all__ = ["Campaign", "Evaluate", "Observer", "Options", "Screen", "SystematicFailure", "TinyFeasibleRegion",
+__all__ = ["Campaign", "Evaluate", "Observer", "Options", "Resamples", "Screen", "SystematicFailure", "TinyFeasibleRegion",
            "TrialTold", "trial_seed", "worker_id"]

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import optuna
 
-from tuner.campaign import DUPLICATE, MAX_RESAMPLES_IN_A_ROW, SKIPPED, Campaign, TinyFeasibleRegion
+from tuner.campaign import DUPLICATE, SKIPPED, Campaign, Resamples
 from tuner.errors import MachineFault
 from tuner.evaluate import Outcome
 from tuner.outcomes import duplicate, find_duplicate, interrupted, judge, resampled
@@ -122,7 +122,7 @@ def run(campaign: Campaign, jobs: int) -> int:
     budget = campaign.options.trials
     sampler_for = campaign._sampler_for()
     flying: dict[Future, _InFlight] = {}
-    resamples = 0
+    resamples = Resamples()        # the same stop rule and message as the one loop
     idle: Counter[str] = Counter()        # proposals in a row not measured (Campaign._exhausted)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="tune-job")
     try:
@@ -152,12 +152,9 @@ def run(campaign: Campaign, jobs: int) -> int:
                 if violated:
                     campaign._tell(trial, resampled(replace(base, config=config, config_key=key), violated,
                                                     campaign.history), t0)
-                    resamples += 1
-                    if resamples >= MAX_RESAMPLES_IN_A_ROW:
-                        raise TinyFeasibleRegion(f"the sampler proposed {resamples} configurations in a row "
-                                                 f"that break the declared constraints ({violated[0]})")
+                    resamples.add(violated)
                     continue
-                resamples = 0
+                resamples.clear()
                 if not fixed or key != base.config_key:
                     base = replace(base, config=config, config_key=key)
                     campaign.store.write(trial, base)
