@@ -73,7 +73,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         self.window = window                  # the bandit looks at this many recent proposals
         self.exploration = exploration        # the bandit's exploration constant
         self.param_ramp = param_ramp          # measured trials over which params' share grows
-        self._dists = {k.name: k.distribution() for k in space.knobs.values()}
+        self._dists = {k.name: space.distribution(k) for k in space.knobs.values()}
         self._tiers: dict[int, list[str]] = {TIER_STRUCTURAL: [], TIER_FLAG: [], TIER_PARAM: []}
         for k in space.knobs.values():
             self._tiers[tier(k)].append(k.name)

@@ -28,7 +28,7 @@ class Proposal:
         """Optuna params and distributions for it (pinned knobs are not the sampler's)."""
         names = [k for k in self.config if k not in pins]
         return ({k: space.knobs[k].encode(self.config[k]) for k in names},
-                {k: space.knobs[k].distribution() for k in names})
+                {k: space.distribution(space.knobs[k]) for k in names})
 
 
 Source = Callable[[History], "Proposal | None"]

@@ -89,12 +89,13 @@ class SearchSpace:
             if knob.name in pins:
                 config[knob.name] = pins[knob.name]
             else:
-                config[knob.name] = knob.decode(D.suggest(trial, knob.name, self._distribution(knob)))
+                config[knob.name] = knob.decode(D.suggest(trial, knob.name, self.distribution(knob)))
         return config
 
-    def _distribution(self, knob: Knob) -> Any:
-        """The knob's distribution, made once: the same object every trial lets the journal
-        reuse its JSON text (tuner.storage) instead of making 384 distributions per trial."""
+    def distribution(self, knob: Knob) -> Any:
+        """The knob's distribution, made once: one object for every trial, proposal, sampler and
+        encoding, so the journal reuses its JSON text and compatibility checks find it identical
+        (tuner.storage) instead of making and comparing 384 distributions per trial."""
         found = self._dists.get(knob.name)
         if found is None or found[0] is not knob:
             found = self._dists[knob.name] = (knob, knob.distribution())

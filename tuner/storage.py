@@ -268,7 +268,8 @@ class BatchedJournalStorage(JournalStorage):
         for prev_id in replay._study_id_to_trial_ids[replay._trial_id_to_study_id[trial_id]]:
             prev = replay._trials[prev_id]
             if name in prev.params:
-                check_distribution_compatibility(prev.distributions[name], distribution)
+                if prev.distributions[name] is not distribution:    # the same object: compatible
+                    check_distribution_compatibility(prev.distributions[name], distribution)
                 break
         trial = replay._trials[trial_id]
         if trial is not self._open:
