@@ -1,6 +1,6 @@
 """Two versions of tune's search judged side by side: each run's answer re-measured against -O3.
 
-    git -C /work/main archive main | tar -x -C /tmp/before      # the code to compare against
+    git archive COMMIT | tar -x -C /tmp/before                  # the code to compare against
     python bench/sampler_ab.py --before /tmp/before --seeds 0,1,2,3,4 --max-minutes 18
     python bench/sampler_ab.py --before /tmp/before --seeds 0,1,2,3,4 --report
 
