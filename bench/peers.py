@@ -35,12 +35,16 @@ Then, per kernel, all answers (every tool x seed x budget), -O3 -march=native an
 (bench/peers_remeasure.py): `--pairs` rounds, each round one ABBA pair of fresh processes of
 every candidate, in a seeded shuffled order, so a load spike hits every tool alike. Per
 candidate: the median pair ratio with its 95% interval; per tool: geometric means over seeds of
-the medians, lows and highs. The verdict per kernel: "ahead" / "behind by x%" when the
-intervals are apart, "tie (within noise)" when they overlap. Runs and re-measurements are
+the medians, lows and highs. Against -O3 -march=native the verdict is "ahead" / "behind by x%"
+when the intervals are apart, "tie (within noise)" when they overlap. Against the peers it is
+head to head (bench/peers_verdict.py): in the same rounds, tune's answer meets each peer's answer
+of the same seed in ABBA pairs of its own (a duel); the pooled paired ratio decides "ahead" /
+"behind" / "tie", calibrated by the A/A row, and a tie gets more rounds (`--max-pairs`, `--step`,
+only its duels and the A/A row) with a confidence level that pays for every look. Runs and re-measurements are
 cached in `--out`, so a long bench splits into short runs (`--max-minutes`), a crashed one
 resumes, and `--remeasure-only [--redo]` re-measures the cached answers without searching
 (e.g. again on a quiet machine). The goal line: tune ahead of OpenTuner and random on every
-kernel at equal wall time (beyond the noise), and never behind -O3 -march=native.
+kernel at equal wall time (head to head, beyond the noise), and never behind -O3 -march=native.
 """
 
 from __future__ import annotations
