@@ -311,15 +311,15 @@ class Campaign:
         return True
 
     def _tell(self, trial: optuna.Trial, verdict: Verdict, t0: float) -> TrialRecord | None:
-        """Store and tell a verdict (durable on return), learn it, tell the observers."""
+        """Store and tell a verdict (a measurement is durable on return), learn it, tell the observers."""
         try:
-            frozen = self.store.tell(trial, verdict.record, verdict.values, verdict.constraints)
+            self.store.tell(trial, verdict.record, verdict.values, verdict.constraints)
         except UpdateFinishedTrialError:
             # another worker judged this one dead (its lease ran out) and took it back
             self.log(f"trial {trial.number}: taken over by another worker (lease expired); result dropped")
             return None
         faultpoint.hit("told")
-        rec = replace(verdict.record, number=frozen.number)
+        rec = replace(verdict.record, number=trial.number)
         self.history.add(rec, Told(verdict.values, verdict.constraints))
         self.told_here.append(rec)
         told = TrialTold(rec, self.history.finished, time.perf_counter() - t0)

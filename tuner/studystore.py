@@ -220,7 +220,7 @@ class StudyStore:
         R.write(trial, rec)
 
     def tell(self, trial: optuna.Trial, rec: TrialRecord, values: Sequence[float] | None,
-             constraints: Sequence[tuple[str, float]] = ()) -> FrozenTrial:
+             constraints: Sequence[tuple[str, float]] = ()) -> None:
         """Store the final record, the constraints and the result. A measurement (or an
         interrupted trial) is durable when this returns: the fsync covers every record before it.
         A verdict that measured nothing (skipped by the surrogate, a duplicate, a broken
@@ -235,15 +235,13 @@ class StudyStore:
             trial.set_constraint(name, value)
         faultpoint.hit("told-constraint")
         # Optuna's `Study.tell` without its deep copy of the finished trial (every parameter,
-        # attribute and record: a third of the storage's time per trial at 384 knobs); the
-        # trial returned is the storage's own, not to be modified
+        # attribute and record: a third of the storage's time per trial at 384 knobs)
         if values is None:
             _tell_with_warning(self.study, trial, state=TrialState.FAIL)
         else:
             _tell_with_warning(self.study, trial, list(values))
         if rec.measured or rec.status == TrialStatus.INTERRUPTED:
             self.sync()
-        return self._storage.get_trial(trial._trial_id)
 
     def number(self, trial: optuna.Trial) -> int:
         return trial.number
