@@ -47,7 +47,7 @@ from tuner.pareto import nondominated_mask
 from tuner.result import TrialRecord, TrialStatus
 from tuner.space import SearchSpace
 
-OPERATORS = ("sweep", "mutate", "crossover")     # in this order before the bandit has data
+OPERATORS = ("sweep", "mutate", "crossover", "shake", "random")   # in this order before the bandit has data
 SWEEP_ALL_UP_TO = 8     # a structural knob with at most this many values is swept through all of them
 OP_ATTR = "tune:anchored_op"
 TIER_STRUCTURAL, TIER_FLAG, TIER_PARAM = 0, 1, 2
@@ -67,8 +67,13 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
     """See the module docstring. `space` gives the knobs, their kinds, conditions and constraints."""
 
     def __init__(self, space: SearchSpace, seed: int | None = None, *, window: int = 60,
-                 exploration: float = 0.5, param_ramp: int = 40) -> None:
+                 exploration: float = 0.5, param_ramp: int = 40,
+                 operators: Sequence[str] = OPERATORS) -> None:
+        unknown = set(operators) - set(OPERATORS)
+        if unknown or "mutate" not in operators:
+            raise ValueError(f"operators must include 'mutate' and be among {OPERATORS}: {sorted(operators)}")
         self.space = space
+        self.operators = tuple(op for op in OPERATORS if op in operators)
         self._rng = random.Random(seed)
         self.window = window                  # the bandit looks at this many recent proposals
         self.exploration = exploration        # the bandit's exploration constant
@@ -111,8 +116,8 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         if len(history.parents) == 0:
             return "mutate"
         total = len(recent) + 1
-        best, best_score = OPERATORS[0], -math.inf
-        for op in OPERATORS:
+        best, best_score = "mutate", -math.inf
+        for op in self.operators:
             wins = [w for o, w in recent if o == op]
             if op == "crossover" and len(history.parents) < 2:
                 continue
@@ -149,6 +154,10 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
             swept = self._sweep(history)
             if swept is not None:
                 return swept
+        if op == "random":
+            return {}                                  # _config draws every knob
+        if op == "shake":
+            return self._shake(self._select_parent(history))
         if op == "crossover" and len(history.parents) >= 2:
             a, b = self._rng.sample(history.good(5), 2) if len(history.good(5)) >= 2 else history.parents[:2]
             child = {k: (a.params if self._rng.random() < 0.5 else b.params).get(k, a.params.get(k))
@@ -179,6 +188,17 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
             t = self._rng.choices(range(3), weights)[0]
             name = self._rng.choice(self._tiers[t])
             params[name] = self._new_value(self._dists[name], params.get(name))
+        return params
+
+    def _shake(self, parent: "_Digest") -> dict[str, Any]:
+        """The parent with one whole tier (all flags, or all params) drawn afresh: the moves
+        where knobs only pay off together (several params with -march at once) and which
+        one-knob steps never reach."""
+        tiers = [t for t in (TIER_FLAG, TIER_PARAM) if self._tiers[t]] or [TIER_STRUCTURAL]
+        names = self._tiers[self._rng.choice(tiers)]
+        params = dict(parent.params)
+        for name in names:
+            params[name] = self._random_value(self._dists[name])
         return params
 
     def _sweep(self, history: "_History") -> dict[str, Any] | None:
