@@ -95,12 +95,61 @@ def test_starts_from_the_baseline_and_moves_few_knobs():
     study, configs = campaign(space, AnchoredSampler(space, seed=0), 40, baseline={"opt_level": "-O3"})
     base = space.complete({"opt_level": "-O3"})
     assert configs[0] == base
-    for config in configs[1:]:
+    ops = [t.system_attrs.get(OP_ATTR) for t in study.trials]
+    assert {"sweep", "mutate", "crossover", "shake", "random"} <= set(ops)
+    for op, config in zip(ops[1:], configs[1:]):
         moved = sum(config[k] != base[k] for k in config)
-        assert 1 <= moved <= 12, config          # anchored: a few knobs away from the baseline
+        if op in ("sweep", "mutate", "crossover"):
+            assert 1 <= moved <= 12, config      # local moves: a few knobs away from the measured points
     # random moves nearly everything
     _, rand = campaign(space, optuna.samplers.RandomSampler(seed=0), 10, baseline={"opt_level": "-O3"})
     assert min(sum(c[k] != base[k] for k in c) for c in rand[1:]) > 20
+
+
+def test_shake_redraws_a_whole_tier_and_random_every_knob():
+    space = wide_space(n_flags=40, n_params=30)
+    study, configs = campaign(space, AnchoredSampler(space, seed=0), 60, baseline={"opt_level": "-O3"})
+    base = space.complete({"opt_level": "-O3"})
+    by_number = {t.number: t for t in study.trials}
+    flags = [k for k in base if k.startswith("f_")]
+    params = [k for k in base if k.startswith("p_")]
+    seen = set()
+    for n, config in enumerate(configs):
+        op = by_number[n].system_attrs.get(OP_ATTR)
+        parents = [c for c in configs[:n]]
+        if op == "shake":
+            # one tier drawn afresh, the other kept from a measured parent
+            kept = [tier for tier in (flags, params)
+                    if any(all(config[k] == p[k] for k in tier) for p in parents)]
+            assert kept, config
+            seen.add("flags" if kept[0] is params else "params")
+        if op == "random":
+            assert sum(config[k] != base[k] for k in params) >= 25      # uniform in 0..1000, default 100
+    assert seen == {"flags", "params"}
+
+
+def test_shake_finds_a_gain_that_needs_several_knobs_at_once():
+    """Five params must all exceed 500 together (each alone does nothing): one-knob moves cannot
+    see it, a params shake hits it with probability 1/32 per draw; the bandit then feeds it."""
+    space = wide_space(n_flags=60, n_params=8)
+
+    def together(config):
+        lat, size = cost({**config, **{f"p_{i}": 100 for i in range(8)}})    # params cost nothing here
+        return (lat * (0.5 if all(config[f"p_{i}"] > 500 for i in range(5)) else 1.0), size)
+
+    found = 0
+    for seed in range(3):
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=AnchoredSampler(space, seed=seed))
+        study.enqueue_trial({k: space.knobs[k].encode(v) for k, v in space.complete({"opt_level": "-O3"}).items()})
+        for _ in range(150):
+            trial = study.ask()
+            config = space.sample(trial)
+            R.write(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, config, config_key(config),
+                                       baseline=trial.number == 0))
+            trial.set_constraint("violation", 0.0)
+            study.tell(trial, list(together(config)))
+        found += min(t.values[0] for t in study.trials) < 0.7 * 0.5 * 1.0001
+    assert found >= 2
 
 
 def test_sweeps_the_obvious_points_first():

@@ -14,12 +14,21 @@ found so far, under a bandit that shares trials among techniques. This sampler c
   (-march, -mtune, vector width) and every other non-flag, non-param knob first; on/off flags
   next; `--param`s last, with a share that grows as the campaign goes on.
 * **Operators under a bandit.** `mutate` (a parent from the front, a few knobs changed),
-  `crossover` (two good parents mixed knob by knob), and `sweep` (the best configuration with one
+  `crossover` (two good parents mixed knob by knob), `sweep` (the best configuration with one
   structural knob set to a value not measured yet: every value of a knob with a few (the -O
   levels, the vector width), the host's own value of a long list (-march=native); tried first, so
-  the obvious points come early). An area-under-the-curve bandit (as in OpenTuner) gives each operator trials in
-  proportion to how often its recent proposals reached the Pareto front, plus an exploration
-  bonus.
+  the obvious points come early), `shake` (a parent with a whole tier, all its flags or all its
+  params, drawn afresh) and `random` (every knob drawn, as random search does). An
+  area-under-the-curve bandit (as in OpenTuner) gives each operator trials in proportion to how
+  often its recent proposals reached the Pareto front, plus an exploration bonus.
+* **Why shake and random.** Some gains need several knobs at once and each alone does nothing
+  or harm: on digits-gcc, random search's 1.4x came from params and -march together (inlining
+  a convolution into the OpenMP body pays only with its 3x3 loops fully peeled), and one-knob
+  steps from -O3 never reached it in 60 s (session 6: behind random by 21%). A shake keeps what
+  the parent got right in the other tiers; random proposals keep random search's reach. Their
+  price: in a minute's search (12-45 measured proposals) the bandit is still exploring and gave
+  them 30-50% of the measured proposals on the six peers kernels, where they won only on digits
+  (bench/peers.py, session 7: ahead of random on four kernels, a tie on two, behind on none).
 * **Cheap.** No model: a proposal costs a pass over the measured trials (well under a
   millisecond per trial at 384 knobs, `bench/overhead.py`), and it never proposes a configuration
   already measured, nor one that breaks the space's declared constraints (tried up to 50 times).

@@ -118,9 +118,10 @@ NAMES = ("auto", *FACTORIES)
 # `auto` picks the anchored sampler above WIDE knobs. Chosen by bench/peers.py (README "Wide
 # spaces: why `auto` picks `anchored`") on the 384-knob generated gcc spaces: there its bests were as
 # fast as TPE's (geometric mean over four kernels 1.219x -O3 against 1.224x at equal wall time), at a
-# fifth of TPE's engine overhead (35 against 194 ms per trial, bench/overhead.py). Narrower spaces
-# (conv2d-flags' 109 hand-picked knobs, schedule and hardware spaces) were not benchmarked so and
-# keep TPE.
+# fifth of TPE's engine overhead (35 against 194 ms per trial, bench/overhead.py); with its shake and
+# random operators (session 7) it is ahead of uniform random search on four of six kernels head to
+# head and tied on two. Narrower spaces (conv2d-flags' 109 hand-picked knobs, schedule and hardware
+# spaces) were not benchmarked so and keep TPE.
 WIDE = 200
 
 
@@ -131,8 +132,8 @@ def choose(name: str, space: SearchSpace, budget: int) -> tuple[str, str]:
             raise BadInput(f"unknown sampler '{name}' (known: {', '.join(NAMES)})", None, "--sampler")
         return name, "asked for"
     if len(space) > WIDE:
-        return "anchored", (f"{len(space)} knobs: anchored local search from the baseline, the -O level "
-                            "and target options first (TPE and random move every knob at once)")
+        return "anchored", (f"{len(space)} knobs: local search from the baseline, the -O level and target "
+                            "options first, with whole-group redraws and random proposals under a bandit")
     if budget > 1000:
         return "nsga2", "a large budget: NSGA-II's population pays off"
     return "tpe", f"multi-objective TPE: sample-efficient for {budget} measured trials"
