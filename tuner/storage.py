@@ -188,11 +188,7 @@ class TrialDurableBackend(JournalFileBackend):
     def sync(self) -> None:
         if self._dirty:
             try:
-                fd = os.open(self._path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_path(self._path)
             except OSError as e:
                 raise storage_fault(e, self._path) from None
             self._dirty = False
@@ -380,6 +376,15 @@ class Repair:
     moved_to: Path | None
 
 
+def fsync_path(path: Path | str) -> None:
+    """fsync a file or a directory by name (a directory's fsync makes a rename in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def repair_journal(path: Path, dry_run: bool = False) -> Repair:
     """Keep every line that is a journal record, in order; move the others to `journal.log.bad`
     next to the journal (appended, as they were). A bad line that ends with a whole record
@@ -429,11 +434,7 @@ def repair_journal(path: Path, dry_run: bool = False) -> Repair:
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, path)
-                dir_fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+                fsync_path(path.parent)           # the rename itself
             except OSError as e:
                 raise storage_fault(e, e.filename or path) from None
     return Repair(len(good), tuple((n, why) for n, why, _ in bad), salvaged, moved_to)
