@@ -221,7 +221,7 @@ class Campaign:
                 base = replace(base, config=config, config_key=key)
                 self.store.write(trial, base)        # what others must not measure meanwhile
             faultpoint.hit("record")
-            prior = find_duplicate(key, self.history, trial.number)
+            prior = self._prior(trial, key)
             if prior is not None:          # measured, or being measured by another worker
                 self._tell(trial, duplicate(base, prior, self.history), t0)
                 idle[DUPLICATE] += 1
@@ -254,6 +254,20 @@ class Campaign:
         base = R.pending(trial)
         fixed = proposal is not None and base.config_key == proposal.record.config_key
         return trial, base, fixed
+
+    def _prior(self, trial: optuna.Trial, key: str) -> TrialRecord | None:
+        """The trial that measured this configuration or is measuring it (one loop or `--jobs`).
+        Asked after this trial's own record is written, and if the last look saw none, asked
+        again in a fresh look: another worker may have picked the same configuration since. Two
+        workers that pick it at once each see the other's record and neither measures it; a
+        configuration left unmeasured so may be proposed again, one measured twice would be
+        double-counted. (A slow worker that looked before the other wrote measured it twice:
+        tests/test_campaign_replay.py, three workers on one journal.)"""
+        prior = find_duplicate(key, self.history, trial.number)
+        if prior is None:
+            self.store.look(self.history)
+            prior = find_duplicate(key, self.history, trial.number)
+        return prior
 
     def _claim(self, trial: optuna.Trial, base: TrialRecord, fixed: bool) -> bool:
         """A second look, after `ask`: near the end of the budget, whether this trial still fits

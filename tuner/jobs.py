@@ -30,7 +30,7 @@ import optuna
 from tuner.campaign import DUPLICATE, SKIPPED, Campaign, Resamples
 from tuner.errors import MachineFault
 from tuner.evaluate import Outcome
-from tuner.outcomes import duplicate, find_duplicate, interrupted, judge, resampled
+from tuner.outcomes import duplicate, interrupted, judge, resampled
 from tuner.result import TrialRecord
 from tuner.space import Config, config_key
 
@@ -158,7 +158,7 @@ def run(campaign: Campaign, jobs: int) -> int:
                 if not fixed or key != base.config_key:
                     base = replace(base, config=config, config_key=key)
                     campaign.store.write(trial, base)
-                prior = find_duplicate(key, campaign.history, trial.number) or next(
+                prior = campaign._prior(trial, key) or next(
                     (f.base for f in flying.values() if f.base.config_key == key), None)
                 if prior is not None:
                     campaign._tell(trial, duplicate(base, prior, campaign.history), t0)
