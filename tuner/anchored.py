@@ -22,9 +22,10 @@ found so far, under a bandit that shares trials among techniques. This sampler c
   area-under-the-curve bandit (as in OpenTuner) gives each operator trials in proportion to how
   often its recent proposals reached the Pareto front, plus an exploration bonus.
 * **Why shake and random.** Some gains need several knobs at once and each alone does nothing
-  or harm: on digits-gcc, random search's 1.4x came from params and -march together (inlining
-  a convolution into the OpenMP body pays only with its 3x3 loops fully peeled), and one-knob
-  steps from -O3 never reached it in 60 s (session 6: behind random by 21%). A shake keeps what
+  or harm: on digits-gcc, random search's 1.4x came from params and -march together (`tune
+  reduce` keeps -march=native, full peeling of the convolution's 3x3 loops and some twenty
+  other params of a 1.7x shake), and one-knob steps from -O3 never reached it in 60 s
+  (session 6: behind random by 21%). A shake keeps what
   the parent got right in the other tiers; random proposals keep random search's reach. Their
   price: in a minute's search (12-45 measured proposals) the bandit is still exploring and gave
   them 30-50% of the measured proposals on the six peers kernels, where they won only on digits
