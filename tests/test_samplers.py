@@ -47,8 +47,10 @@ def cost(config) -> tuple[float, float]:
     return lat, size
 
 
-def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None):
-    """A minimal ask-and-tell loop like tuner.campaign's: baseline first, constraints told."""
+def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None, objective=None):
+    """A minimal ask-and-tell loop like tuner.campaign's: baseline first, constraints told;
+    `objective` (default `cost`) maps a configuration to its two values."""
+    objective = objective or cost
     study = study or optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     if baseline is not None and not study.trials:
         config = space.complete(baseline)
@@ -62,7 +64,7 @@ def campaign(space: SearchSpace, sampler, n: int, baseline=None, study=None):
                                    baseline=baseline is not None and trial.number == 0))
         broken = space.violations(config)
         trial.set_constraint("violation", float(len(broken)))
-        study.tell(trial, list(cost(config)))
+        study.tell(trial, list(objective(config)))
     return study, configs
 
 
@@ -116,7 +118,7 @@ def test_shake_redraws_a_whole_tier_and_random_every_knob():
     seen = set()
     for n, config in enumerate(configs):
         op = by_number[n].system_attrs.get(OP_ATTR)
-        parents = [c for c in configs[:n]]
+        parents = configs[:n]
         if op == "shake":
             # one tier drawn afresh, the other kept from a measured parent
             kept = [tier for tier in (flags, params)
@@ -139,15 +141,8 @@ def test_shake_finds_a_gain_that_needs_several_knobs_at_once():
 
     found = 0
     for seed in range(3):
-        study = optuna.create_study(directions=["minimize", "minimize"], sampler=AnchoredSampler(space, seed=seed))
-        study.enqueue_trial({k: space.knobs[k].encode(v) for k, v in space.complete({"opt_level": "-O3"}).items()})
-        for _ in range(150):
-            trial = study.ask()
-            config = space.sample(trial)
-            R.write(trial, TrialRecord(trial.number, TrialStatus.COMPLETE, config, config_key(config),
-                                       baseline=trial.number == 0))
-            trial.set_constraint("violation", 0.0)
-            study.tell(trial, list(together(config)))
+        study, _ = campaign(space, AnchoredSampler(space, seed=seed), 150, baseline={"opt_level": "-O3"},
+                            objective=together)
         found += min(t.values[0] for t in study.trials) < 0.7 * 0.5 * 1.0001
     assert found >= 2
 
