@@ -80,7 +80,10 @@ def test_a_seeded_point_slow_in_its_screening_is_confirmed_and_ends_on_the_front
     conf = meas["confirmation"]
     assert conf["seeded"] and conf["confirmed"] and conf["pairs"] >= 6
     assert conf["screen"]["latency_ms"] > 20                    # what one series said
-    assert conf["speedup"]["low"] > 2.0                         # what the paired launches say: 8 ms / 2 ms
+    # what the paired launches say: 8 ms / 2 ms. Their median, not the interval's low end: with
+    # --jobs 2 a build shares the two cores, and one 2 ms sleep woken 8 ms late (seen once in CI:
+    # low 0.77 over 6 pairs, whose sign-test interval is their whole range) moves only the ends
+    assert conf["speedup"]["value"] > 2.0
     # the front, the sampler and the final line see the confirmed figure
     assert seeded.values["latency_ms"] == pytest.approx(conf["candidate_ms"]) and seeded.values["latency_ms"] < 6
     assert {p["trial"] for p in lab.json("pareto", study)} == {seeded.number}
