@@ -153,9 +153,9 @@ def vector_space() -> SearchSpace:
     space = wide_space()
     knobs = [make_knob("march", {"kind": "categorical", "choices": list(space.knobs["march"].choices),
                                  "to": "cflag", "tags": ["target", "march"]}, "<t>"),
-             make_knob("prefer_vector_width", {"kind": "categorical", "to": "cflag", "tags": ["target", "vectorize"],
-                                               "choices": ["", "-mprefer-vector-width=256", "-mprefer-vector-width=512"]},
-                       "<t>")]
+             make_knob("prefer_vector_width",
+                       {"kind": "categorical", "to": "cflag", "tags": ["target", "vectorize"],
+                        "choices": ["", "-mprefer-vector-width=256", "-mprefer-vector-width=512"]}, "<t>")]
     return SearchSpace([k for k in space.knobs.values() if k.name != "march"] + knobs, [], "<t>")
 
 
@@ -178,6 +178,39 @@ def test_target_options_are_swept_again_under_a_near_best_march():
         both = [n for n, c in enumerate(configs)
                 if c["march"] == "-march=native" and c["prefer_vector_width"] == "-mprefer-vector-width=512"]
         assert any(study.trials[n].system_attrs[OP_ATTR] == "sweep" for n in both), seed
+
+
+def test_obvious_sweeps_are_measured_whatever_the_surrogate_predicts():
+    """A sweep of -march=native, an -O level or a target option asks the campaign to measure it
+    (UNSCREENED_ATTR), as the seeds are: in the depthwise-gcc runs of session 8 the surrogate
+    skipped -O3 -march=native with 512-bit vectors, predicted no better than -O3 -march=native,
+    and `tune measure` read it 8% faster. Other sweeps (here the x knob) and other operators stay screened."""
+    from tuner.anchored import OBVIOUS_RANK
+    from tuner.campaign import Campaign
+    from tuner.result import UNSCREENED_ATTR
+    space = vector_space()
+    space = SearchSpace(list(space.knobs.values()) + [make_knob("x", {"kind": "int", "low": 0, "high": 3, "to": "none"},
+                                                                "<t>")], [], "<t>")
+    study, configs = campaign(space, AnchoredSampler(space, seed=2), 40, baseline={"opt_level": "-O3"},
+                              objective=vectors)
+    marked = {t.number for t in study.trials if t.system_attrs.get(UNSCREENED_ATTR)}
+    sweeps = {t.number for t in study.trials if t.system_attrs.get(OP_ATTR) == "sweep"}
+    assert marked and marked <= sweeps and OBVIOUS_RANK == 2
+    def moved(n):       # the knobs a sweep changed: against its parent, the nearest earlier point
+        return min(({k for k in configs[n] if configs[n][k] != c[k]} for c in configs[:n]), key=len)
+    moved = {n: moved(n) for n in sweeps}
+    assert all(moved[n] & {"opt_level", "march", "prefer_vector_width"} for n in marked)
+    assert any(moved[n] == {"x"} for n in sweeps - marked)       # a rank-3 sweep: screened
+    # the campaign does not ask the surrogate about a marked trial
+    screened = Campaign.__new__(Campaign)
+    screened.screen, screened.history = (lambda config, history: "skip"), None
+    live = optuna.create_study()
+    for mark in (True, False):
+        trial = live.ask()
+        if mark:
+            live._storage.set_trial_system_attr(trial._trial_id, UNSCREENED_ATTR, True)
+        verdict = screened._screened(trial, {}, TrialRecord(trial.number, TrialStatus.RUNNING))
+        assert verdict == (None if mark else "skip")
 
 
 def test_sweeps_the_obvious_points_first():

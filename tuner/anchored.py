@@ -16,11 +16,13 @@ found so far, under a bandit that shares trials among techniques. This sampler c
 * **Operators under a bandit.** `mutate` (a parent from the front, a few knobs changed),
   `crossover` (two good parents mixed knob by knob), `sweep` (the best configuration with one
   structural knob set to a value not measured yet: every value of a knob with a few (the -O
-  levels, the vector width), the host's own value of a long list (-march=native); tried first, so
-  the obvious points come early), `shake` (a parent with a whole tier, all its flags or all its
-  params, drawn afresh) and `random` (every knob drawn, as random search does). An
-  area-under-the-curve bandit (as in OpenTuner) gives each operator trials in proportion to how
-  often its recent proposals reached the Pareto front, plus an exploration bonus.
+  levels, the vector width), the host's own value of a long list (-march=native); -mtune and the
+  vector width again under each -march, as they mean something else there; tried first, so the
+  obvious points come early, and measured whatever the surrogate predicts, as the seeds are),
+  `shake` (a parent with a whole tier, all its flags or all its params, drawn afresh) and
+  `random` (every knob drawn, as random search does). An area-under-the-curve bandit (as in
+  OpenTuner) gives each operator trials in proportion to how often its recent proposals reached
+  the Pareto front, plus an exploration bonus.
 * **Why shake and random.** Some gains need several knobs at once and each alone does nothing
   or harm: on digits-gcc, random search's 1.4x came from params and -march together (`tune
   reduce` keeps -march=native, full peeling of the convolution's 3x3 loops and some twenty
@@ -54,13 +56,14 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.knobs.flag import FlagKnob
 from tuner.knobs.param import ParamKnob
 from tuner.pareto import nondominated_mask
-from tuner.result import TrialRecord, TrialStatus
+from tuner.result import UNSCREENED_ATTR, TrialRecord, TrialStatus
 from tuner.space import SearchSpace
 
 OPERATORS = ("sweep", "mutate", "crossover", "shake", "random")   # in this order before the bandit has data
 SWEEP_ALL_UP_TO = 8     # a structural knob with at most this many values is swept through all of them
 OP_ATTR = "tune:anchored_op"
 TIER_STRUCTURAL, TIER_FLAG, TIER_PARAM = 0, 1, 2
+OBVIOUS_RANK = 2        # sweeps up to this rank (-march=native, -O levels, target options) skip the surrogate
 MAX_TRIES = 50          # proposals drawn before giving up on avoiding a measured/infeasible one
 SWEEP_NEAR = 0.05       # a parent this close to the best (or the baseline) gets its target options swept
 
@@ -104,6 +107,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         self._marches = [k.name for k in structural if "march" in k.tags]
         self._under_march = [k.name for k in structural if under_march(k)] if self._marches else []
         self._planned: dict[int, dict[str, Any]] = {}     # trial number -> its params (conditional knobs)
+        self._swept_rank: int | None = None                # the rank of the last draw's sweep, if it swept
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -119,6 +123,8 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         history = _digests_of(study, self.space).history(study)
         op, params = self._propose(self._choose_operator(history), history)
         study._storage.set_trial_system_attr(trial._trial_id, OP_ATTR, op)
+        if op == "sweep" and self._swept_rank is not None and self._swept_rank <= OBVIOUS_RANK:
+            study._storage.set_trial_system_attr(trial._trial_id, UNSCREENED_ATTR, True)
         self._planned[trial.number] = params
         if len(self._planned) > 64:
             self._planned.pop(min(self._planned))
@@ -169,6 +175,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         return op, params                         # the campaign records a duplicate/infeasible
 
     def _draw(self, op: str, history: "_History") -> dict[str, Any]:
+        self._swept_rank = None
         if not history.parents:
             return self._mutate(dict(history.anchor), history, changes=1)
         if op == "sweep":
@@ -228,7 +235,7 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         todo = self._sweep_todo(history)
         if not todo:
             return None
-        first = min(rank for rank, _, _, _ in todo)
+        first = self._swept_rank = min(rank for rank, _, _, _ in todo)
         _, _, parent, name, value = self._rng.choice(sorted(
             ((str(name), str(value), parent, name, value) for rank, parent, name, value in todo if rank == first),
             key=lambda x: (x[0], x[1], x[2].number)))

@@ -293,7 +293,7 @@ class Campaign:
         try:
             with self.store.beat(trial, base):
                 faultpoint.hit("evaluate")
-                return self._screened(config, base) or self.evaluator.evaluate(config)
+                return self._screened(trial, config, base) or self.evaluator.evaluate(config)
         except KeyboardInterrupt:
             self.store.tell(trial, interrupted(base, "stopped by the user").record, None)
             raise
@@ -301,10 +301,15 @@ class Campaign:
             self.store.tell(trial, interrupted(base, f"machine fault: {e}").record, None)
             raise
 
-    def _screened(self, config: Config, base: TrialRecord) -> Outcome | None:
+    def _screened(self, trial: optuna.Trial, config: Config, base: TrialRecord) -> Outcome | None:
         """The surrogate's verdict before anything is built (one loop or `--jobs`); None: measure
-        it. An obvious point (tuner.seeds) is always measured: the surrogate does not judge it."""
-        return self.screen(config, self.history) if self.screen and not base.seeded else None
+        it. An obvious point (tuner.seeds) is always measured, and so is a proposal its sampler
+        marked `R.UNSCREENED_ATTR`: the surrogate does not judge them."""
+        if not self.screen or base.seeded:
+            return None
+        if trial.storage.get_trial_system_attrs(trial._trial_id).get(R.UNSCREENED_ATTR):
+            return None
+        return self.screen(config, self.history)
 
     def _exhausted(self, idle: Counter[str]) -> bool:
         """The stop rule for a campaign whose proposals are no longer measured (one loop or

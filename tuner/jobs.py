@@ -166,7 +166,7 @@ def run(campaign: Campaign, jobs: int) -> int:
                     if campaign._exhausted(idle):
                         break
                     continue
-                screened = campaign._screened(config, base)
+                screened = campaign._screened(trial, config, base)
                 if screened is not None:             # skipped by the surrogate: not counted
                     _finish(campaign, _InFlight(trial, base, config, t0), screened)
                     idle[SKIPPED] += 1

@@ -38,6 +38,10 @@ from tuner.records import FailureReason
 
 SCHEMA_VERSION = 2
 ATTR = "tune"                      # the one user attribute a record lives in
+# A sampler sets this system attribute on a trial it asks to be measured, not judged by the
+# surrogate: a deliberate probe (anchored's sweep of an -O level or target option) whose effect
+# the model has no data for, as the obvious points (tuner.seeds) are never judged.
+UNSCREENED_ATTR = "tune:unscreened"
 
 
 class TrialStatus(str, enum.Enum):
