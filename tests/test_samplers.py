@@ -170,7 +170,8 @@ def test_target_options_are_swept_again_under_a_near_best_march():
     """-mprefer-vector-width=512 measured under the baseline's -march counts as unmeasured
     under -march=native: swept there, as -march=native is within 5% of the baseline. (Before,
     no sweep proposed the pair: on seeds 0-2 only one random proposal met it, at trial 28.)"""
-    assert under_march(vector_space().knobs["prefer_vector_width"]) and not under_march(vector_space().knobs["march"])
+    knobs = vector_space().knobs
+    assert under_march(knobs["prefer_vector_width"]) and not under_march(knobs["march"])
     for seed in range(3):
         space = vector_space()
         study, configs = campaign(space, AnchoredSampler(space, seed=seed), 40, baseline={"opt_level": "-O3"},
@@ -184,21 +185,21 @@ def test_obvious_sweeps_are_measured_whatever_the_surrogate_predicts():
     """A sweep of -march=native, an -O level or a target option asks the campaign to measure it
     (UNSCREENED_ATTR), as the seeds are: in the depthwise-gcc runs of session 8 the surrogate
     skipped -O3 -march=native with 512-bit vectors, predicted no better than -O3 -march=native,
-    and `tune measure` read it 8% faster. Other sweeps (here the x knob) and other operators stay screened."""
+    and `tune measure` read it 8% faster. Other sweeps (here the x knob) and other operators stay
+    screened."""
     from tuner.anchored import OBVIOUS_RANK
     from tuner.campaign import Campaign
     from tuner.result import UNSCREENED_ATTR
-    space = vector_space()
-    space = SearchSpace(list(space.knobs.values()) + [make_knob("x", {"kind": "int", "low": 0, "high": 3, "to": "none"},
-                                                                "<t>")], [], "<t>")
+    x = make_knob("x", {"kind": "int", "low": 0, "high": 3, "to": "none"}, "<t>")
+    space = SearchSpace(list(vector_space().knobs.values()) + [x], [], "<t>")
     study, configs = campaign(space, AnchoredSampler(space, seed=2), 40, baseline={"opt_level": "-O3"},
                               objective=vectors)
     marked = {t.number for t in study.trials if t.system_attrs.get(UNSCREENED_ATTR)}
     sweeps = {t.number for t in study.trials if t.system_attrs.get(OP_ATTR) == "sweep"}
     assert marked and marked <= sweeps and OBVIOUS_RANK == 2
-    def moved(n):       # the knobs a sweep changed: against its parent, the nearest earlier point
+    def changed(n):     # the knobs a sweep changed: against its parent, the nearest earlier point
         return min(({k for k in configs[n] if configs[n][k] != c[k]} for c in configs[:n]), key=len)
-    moved = {n: moved(n) for n in sweeps}
+    moved = {n: changed(n) for n in sweeps}
     assert all(moved[n] & {"opt_level", "march", "prefer_vector_width"} for n in marked)
     assert any(moved[n] == {"x"} for n in sweeps - marked)       # a rank-3 sweep: screened
     # the campaign does not ask the surrogate about a marked trial

@@ -236,9 +236,8 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
         if not todo:
             return None
         first = self._swept_rank = min(rank for rank, _, _, _ in todo)
-        _, _, parent, name, value = self._rng.choice(sorted(
-            ((str(name), str(value), parent, name, value) for rank, parent, name, value in todo if rank == first),
-            key=lambda x: (x[0], x[1], x[2].number)))
+        candidates = sorted((t for t in todo if t[0] == first), key=lambda t: (t[2], str(t[3]), t[1].number))
+        _, parent, name, value = self._rng.choice(candidates)
         return {**parent.params, name: value}
 
     def _sweep_todo(self, history: "_History") -> list[tuple[int, "_Digest", str, Any]]:
@@ -370,7 +369,7 @@ class _History:
         return _key(params) in self.measured
 
     def unswept(self, names: list[str], dists: dict[str, BaseDistribution], parent: "_Digest",
-                marches: Sequence[str] = (), under_march: Sequence[str] = ()) -> dict[str, list]:
+                marches: Sequence[str], under_march: Sequence[str]) -> dict[str, list]:
         """Knobs `names` with values that no tried trial has had, and those values; for a knob
         in `under_march`, no tried trial with the parent's -march (`marches`' values)."""
         if not self.parents:
