@@ -276,8 +276,19 @@ class AnchoredSampler(optuna.samplers.BaseSampler):
                     contexts.add(context)
                     found = history.unswept(self._under_march, self._dists, parent, self._marches, self._under_march)
                     todo += [(self._sweep_rank(n, v), parent, n, v) for n, values in found.items() for v in values]
-        history.sweep_todo = todo
-        return todo
+        # only what can be proposed: an owed sweep that breaks a declared constraint (or is in
+        # flight under --jobs) would otherwise be forced at every ask and fall back to mutate
+        history.sweep_todo = [t for t in todo if self._proposable({**t[1].params, t[2]: t[3]}, history)]
+        return history.sweep_todo
+
+    def _proposable(self, params: dict[str, Any], history: "_History") -> bool:
+        """Not measured nor in flight, and inside the space's declared constraints."""
+        if history.measured_key(params):
+            return False
+        if not self.space.constraints:
+            return True
+        config = self._config(dict(params))
+        return config is not None and not self.space.violations(config)
 
     def _sweep_rank(self, name: str, value: Any) -> int:
         tags = set(self.space.knobs[name].tags)
