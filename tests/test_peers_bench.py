@@ -93,7 +93,9 @@ def test_all_candidates_are_remeasured_together_in_shuffled_rounds_and_a_crash_r
     by = {mode[k]: rem.result(k) for k in keys}
     assert by["fast"]["low"] > 2.0 and by["fast"]["n"] == 6                 # 8 ms / 2 ms
     assert by["slow"]["high"] < 0.5                                        # 8 ms / 24 ms
-    assert by["base"]["low"] <= 1.0 <= by["base"]["high"]                  # the A/A control
+    # the A/A control is unbiased: its ratio is 1 up to scheduling noise. Not "its interval holds
+    # 1": a 95% interval from 6 pairs misses the truth in 1 run of 32 by construction (seen once)
+    assert abs(by["base"]["speedup"] - 1.0) < 0.05
     doc = json.loads((folder / "remeasure.json").read_text())
     assert set(doc["candidates"]) == set(keys)
 
