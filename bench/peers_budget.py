@@ -6,7 +6,7 @@ ties. This prints, per kernel over the cached seeds, how the budget was spent (f
 records the runs stored: start and end of each trial, its confirmation's seconds), so the
 reason for a tie is a figure and not a guess:
 
-    python bench/peers_budget.py --out results/peers-s10 --wall 60
+    python bench/peers_budget.py --out results/peers-s10 --wall 60 [--tool s9]
 
 Reads the cache only (OUT/<kernel>-gcc/<tool>-s<seed>/); measures nothing.
 """
@@ -40,7 +40,7 @@ def budget(study: Any, objectives: Any, wall: float) -> dict[str, Any]:
     clipped at `wall`; confirmation seconds apart."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start]
     t0 = min(t.datetime_start.timestamp() for t in trials)
-    out: dict[str, Any] = {k: {"s": 0.0, "confirm_s": 0.0, "measured": 0, "skipped": 0} for k in KINDS}
+    out: dict[str, Any] = {k: {"s": 0.0, "confirm_s": 0.0, "measured": 0, "skipped": 0, "copies": 0} for k in KINDS}
     first_search = None
     for t in trials:
         start = t.datetime_start.timestamp() - t0
@@ -51,6 +51,9 @@ def budget(study: Any, objectives: Any, wall: float) -> dict[str, Any]:
         k = kind(rec, t.system_attrs.get(OP_ATTR))
         row = out[k]
         row["s"] += min(end, wall) - start
+        if rec.status == TrialStatus.DUPLICATE and rec.program_key:
+            row["copies"] += 1            # built a program measured before: not run
+            continue
         if rec.status in (TrialStatus.PRUNED, TrialStatus.DUPLICATE):
             row["skipped"] += 1
             continue
@@ -74,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wall", type=float, default=60.0)
     args = ap.parse_args(argv)
     out = Path(args.out)
-    print(f"tune's first {args.wall:.0f} s per kernel (mean over seeds): seconds [confirmation seconds] "
-          f"and trials measured (+ skipped by the surrogate or as duplicates)")
-    print(f"{'kernel':10s} {'seeds':>5s}  {'obvious points':>22s}  {'sweeps':>22s}  {'search':>22s}  first search")
+    print(f"tune's first {args.wall:.0f} s per kernel (mean over seeds): seconds [of which confirmation], trials "
+          f"measured (+ skipped by the surrogate or repeated / built a program measured before)")
+    print(f"{'kernel':10s} {'seeds':>5s}  {'obvious points':>28s}  {'sweeps':>28s}  {'search':>28s}  first search")
     for kernel in args.kernels.split(","):
         name = f"{kernel}-gcc"
         runs = sorted((out / name).glob(f"{args.tool}-s*/{name}"))
@@ -90,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             c = statistics.mean(r[k]["confirm_s"] for r in rows)
             n = statistics.mean(r[k]["measured"] for r in rows)
             sk = statistics.mean(r[k]["skipped"] for r in rows)
-            cells.append(f"{s:5.1f}s [{c:4.1f}] {n:4.1f} (+{sk:4.1f})")
+            cp = statistics.mean(r[k]["copies"] for r in rows)
+            cells.append(f"{s:5.1f}s [{c:4.1f}] {n:4.1f} (+{sk:4.1f}/{cp:4.1f})")
         firsts = [r["first_search_s"] for r in rows if r["first_search_s"] is not None]
         first = f"{statistics.median(firsts):5.1f}s" if firsts else "  none"
-        print(f"{kernel:10s} {len(rows):5d}  {cells[0]:>22s}  {cells[1]:>22s}  {cells[2]:>22s}  {first}"
+        print(f"{kernel:10s} {len(rows):5d}  {cells[0]:>28s}  {cells[1]:>28s}  {cells[2]:>28s}  {first}"
               f" ({len(firsts)}/{len(rows)} seeds)")
     return 0
 

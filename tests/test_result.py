@@ -123,7 +123,8 @@ def test_a_journal_of_schema_1_reads_as_it_did(v1_study):
         assert r.audit == a.get("audit") and r.surrogate == (
             {**a["surrogate"], "predicted_failure": False} if "surrogate" in a else None)
     assert T.counts(got) == {
-        "finished": 9, "measured": 5, "skipped": 1, "failures_by_reason": {"compile_error": 1, "infeasible": 1},
+        "finished": 9, "measured": 5, "skipped": 1, "same_program": 0,
+        "failures_by_reason": {"compile_error": 1, "infeasible": 1},
         "by_state": {"complete": 4, "duplicate": 2, "failed": 1, "infeasible": 1, "interrupted": 1,
                      "pruned": 1, "running": 1, "waiting": 1},
         "most_common_failure": {"reason": "compile_error", "message": "cc: error: something", "trials": 1,

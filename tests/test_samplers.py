@@ -353,3 +353,24 @@ def test_an_owed_sweep_that_breaks_a_constraint_is_not_owed():
     ops = Counter(t.system_attrs.get(OP_ATTR) for t in study.trials)
     assert not any(c["opt_level"] == "-O1" for c in configs)
     assert ops["mutate"] < 30 and ops["shake"] and ops["crossover"], ops
+
+
+def test_a_proposal_that_built_a_measured_program_is_a_loss_for_its_operator_a_repeat_is_nothing():
+    """A configuration that builds the very program another trial measured (tuner.evaluate's
+    program_key) is told as a duplicate, yet it cost a build: its operator gets a loss. A repeated
+    configuration (no build) and a pruned proposal give no outcome."""
+    from tuner.anchored import _Digest
+    space = wide_space()
+    study, _ = campaign(space, AnchoredSampler(space, seed=0), 4, baseline={"opt_level": "-O3"})
+    digests = {}
+    for kind, fields in (("built", {"program_key": "p1", "duplicate_of": 0}), ("repeat", {"duplicate_of": 0}),
+                         ("pruned", {})):
+        trial = study.ask()
+        config = space.sample(trial)
+        status = TrialStatus.PRUNED if kind == "pruned" else TrialStatus.DUPLICATE
+        study._storage.set_trial_system_attr(trial._trial_id, "tune:unscreened", False)   # not an owed sweep
+        R.write(trial, TrialRecord(trial.number, status, config, config_key(config), uncounted=True, **fields))
+        study.tell(trial, list(cost(config)))
+        digests[kind] = _Digest(study.trials[trial.number])
+    assert digests["built"].op == study.trials[-3].system_attrs[OP_ATTR] and digests["built"].values is None
+    assert digests["repeat"].op is None and digests["pruned"].op is None

@@ -427,10 +427,13 @@ class _Digest:
               and all(v <= 0 for v in t.constraints.values()))
         self.values = np.asarray(t.values, dtype=float) if ok else None
         op = t.system_attrs.get(OP_ATTR)
-        # a duplicate or a pruned proposal says nothing about its operator, nor does an obvious
-        # sweep (proposed whatever the bandit thinks, UNSCREENED_ATTR): no outcome
+        # a repeated configuration or a pruned proposal says nothing about its operator, nor does
+        # an obvious sweep (proposed whatever the bandit thinks, UNSCREENED_ATTR): no outcome. A
+        # configuration that built a program measured before (program_key) cost its operator a
+        # build for nothing new: an outcome, a loss
         owed = bool(t.system_attrs.get(UNSCREENED_ATTR))
-        self.op = op if op and not owed and status not in (TrialStatus.DUPLICATE, TrialStatus.PRUNED) else None
+        silent = status == TrialStatus.PRUNED or (status == TrialStatus.DUPLICATE and not rec.program_key)
+        self.op = op if op and not owed and not silent else None
 
     def context(self, marches: Sequence[str]) -> tuple:
         return tuple(self.params.get(m) for m in marches)

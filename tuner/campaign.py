@@ -149,6 +149,8 @@ class Campaign:
         self.study = self.store.study
         self.screen = screen
         self.history = History(spec.objectives)
+        if hasattr(self.evaluator, "measured_program"):     # a program measured once is not run again
+            self.evaluator.measured_program = self.history.same_program
         self.proposals = Proposals(spec.space, spec.baseline, options.pins)
         self.observers: list[Observer] = list(observers)
         self.told_here: list[TrialRecord] = []      # trials this process told, in order
@@ -229,6 +231,12 @@ class Campaign:
                     break
                 continue
             outcome = self._evaluate(trial, base, config)
+            if outcome.same_as is not None:
+                self._same_program(trial, base, outcome, t0)
+                idle[DUPLICATE] += 1
+                if self._exhausted(idle):
+                    break
+                continue
             audit = self.screen.observe(outcome) if self.screen else None
             rec = self._tell(trial, judge(outcome, replace(base, audit=audit), self.history), t0)
             if rec is not None and rec.status == TrialStatus.PRUNED:
@@ -268,6 +276,15 @@ class Campaign:
             self.store.look(self.history)
             prior = find_duplicate(key, self.history, trial.number)
         return prior
+
+    def _same_program(self, trial: optuna.Trial, base: TrialRecord, outcome: Outcome, t0: float) -> None:
+        """It built the very program another trial measured (tuner.evaluate.Evaluator.program_key):
+        a duplicate of that trial, told its values and not counted, as a repeated configuration is."""
+        prior = self.history.trials[outcome.same_as]
+        rec = replace(base, build_key=outcome.build_key, program_key=outcome.extra.get("program_key", ""),
+                      timing=dict(outcome.timing), detail=outcome.measurement.detail,
+                      measurement=outcome.extra.get("measurement"))
+        self._tell(trial, duplicate(rec, prior, self.history), t0)
 
     def _claim(self, trial: optuna.Trial, base: TrialRecord, fixed: bool) -> bool:
         """A second look, after `ask`: near the end of the budget, whether this trial still fits

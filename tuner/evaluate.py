@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class Outcome:
     build_key: str = ""
     timing: dict[str, float] = field(default_factory=dict)   # build_s, run_s, total_s
     extra: dict[str, Any] = field(default_factory=dict)      # stored with the trial (surrogate predictions)
+    same_as: int | None = None                               # built the program this trial measured: not run
 
     @property
     def ok(self) -> bool:
@@ -62,6 +63,9 @@ class Evaluator:
         # the run's provenance record (tuner.provenance.run_provenance), set by whoever stores
         # it; when set, every built trial carries its own small provenance in Outcome.extra
         self.provenance: dict[str, Any] | None = None
+        # program key -> the trial that measured that program, if any (the campaign's history):
+        # a configuration that builds a program already measured is not run again
+        self.measured_program: Callable[[str], int | None] = lambda key: None
 
     def _load_refs(self) -> dict[str, dict[str, Any]]:
         try:
@@ -83,6 +87,12 @@ class Evaluator:
         if isinstance(built, Measurement):
             return Outcome(config, built, timing={"build_s": built.metrics.get("build_s", 0.0),
                                                   "total_s": time.perf_counter() - t0})
+        program_key = self.program_key(built, rendering)
+        same_as = self.measured_program(program_key) if program_key else None
+        if same_as is not None:
+            return Outcome(config, Measurement(detail=f"builds the program trial {same_as} measured"),
+                           build_key=built.key, extra={"program_key": program_key}, same_as=same_as,
+                           timing={"build_s": built.build_s, "total_s": time.perf_counter() - t0})
         t_run = time.perf_counter()
         kwargs = {"race": race} if race is not None else {}
         m = self.target.run(built, self.study.program, rendering, want_output=verify.mode == "rtol", **kwargs)
@@ -104,11 +114,26 @@ class Evaluator:
         timing = {"build_s": built.build_s, "run_s": run_s, "total_s": time.perf_counter() - t0}
         # the launches (raw samples per process) and the environment go with the trial record
         extra: dict[str, Any] = {"measurement": launches.record(m), "environment": dict(m.environment)}
+        if program_key:
+            extra["program_key"] = program_key
         if self.provenance is not None:
             from tuner.provenance import trial_provenance
             extra["provenance"] = trial_provenance(self.provenance, self.target, self.study.program,
                                                    rendering, built)
         return Outcome(config, m, values, (), built.key, timing, extra)
+
+    def program_key(self, built: Build, rendering: Rendering) -> str:
+        """What runs, as a content address: the built bytes with the run's arguments and
+        environment ("" when the target cannot hash its build). Why: in wide flag spaces many
+        configurations build the very same binary (on conv2d-gcc, -mprefer-vector-width=256
+        without an -march that has AVX, and most single-param mutations of -O3); measuring it
+        again costs launches and confirmations and, at a 95% level, reads noise as a speed-up
+        once in twenty (session 10: such a copy of -O3 was confirmed at 1.024x)."""
+        if not built.artifact:
+            return ""
+        text = json.dumps([built.artifact, list(self.study.program.args), list(rendering.args),
+                           sorted(rendering.env.items())])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     # --- verification against a reference build of the same semantics ------------------
     def _ref_key(self, ref: Build, rendering: Rendering) -> str:

@@ -30,6 +30,7 @@ class History:
     done: dict[str, TrialRecord] = field(default_factory=dict)        # config_key -> first finished
     told: dict[str, Told] = field(default_factory=dict)               # config_key -> told for `done`
     running: dict[int, TrialRecord] = field(default_factory=dict)     # number -> live RUNNING (any worker)
+    programs: dict[str, int] = field(default_factory=dict)           # program_key -> the trial that ran it
 
     # --- filled by the loop ------------------------------------------------------------------
     def add(self, rec: TrialRecord, told: Told | None = None) -> None:
@@ -45,6 +46,8 @@ class History:
             self.done[rec.config_key] = rec
             if told is not None:
                 self.told[rec.config_key] = told
+        if rec.program_key and rec.measured and rec.status != TrialStatus.DUPLICATE:
+            self.programs.setdefault(rec.program_key, rec.number)
 
     def set_running(self, live: Sequence[TrialRecord]) -> None:
         """The trials live workers are measuring now (replaces the previous look)."""
@@ -56,6 +59,12 @@ class History:
         if key in self.done:
             return self.done[key]
         return next((r for r in self.running.values() if r.config_key == key and r.number != exclude), None)
+
+    def same_program(self, program_key: str) -> int | None:
+        """The trial that ran this program (the same built bytes, args and env), if any: another
+        configuration that builds it is a duplicate of that trial, as a repeated configuration is."""
+        number = self.programs.get(program_key)
+        return number if number is not None and self.trials[number].config_key in self.told else None
 
     @property
     def finished(self) -> int:

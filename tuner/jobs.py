@@ -189,6 +189,10 @@ def run(campaign: Campaign, jobs: int) -> int:
             for future in done:
                 outcome = future.result()        # a machine fault: the except below tells it
                 _finish(campaign, flying.pop(future), outcome)
+                if outcome.same_as is not None:  # built a program measured before: not counted
+                    idle[DUPLICATE] += 1
+            if campaign._exhausted(idle):
+                break
         for future in list(flying):            # a stop with trials in flight: they finish and are told
             _finish(campaign, flying[future], future.result())
             flying.pop(future)
@@ -230,6 +234,9 @@ def _evaluate(campaign: Campaign, job: _InFlight) -> Outcome:
 
 
 def _finish(campaign: Campaign, job: _InFlight, outcome: Outcome) -> None:
+    if outcome.same_as is not None:
+        campaign._same_program(job.trial, job.base, outcome, job.t0)
+        return
     audit = campaign.screen.observe(outcome) if campaign.screen else None
     # the trial's time in the loop: its own preparation, evaluation and telling, not the time it
     # waited for the others in flight (what the engine-overhead figure should see)

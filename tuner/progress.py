@@ -109,6 +109,8 @@ class Progress:
                 what = f"resampled ({why}; not counted)"
             elif r.uncounted and r.status == TrialStatus.PRUNED:
                 what = f"skipped by the surrogate ({why}; not counted)"
+            elif r.uncounted and r.program_key:
+                what = f"duplicate (built the program of trial {r.duplicate_of}; not counted)"
             elif r.uncounted:
                 what = f"duplicate (of trial {r.duplicate_of}; not counted)"
             vals = " ".join(f"{k}={_fmt(v)}" for k, v in r.values.items())

@@ -50,6 +50,7 @@ class Build:
     binary_bytes: int | None = None   # code-section size (text), not file size
     cached: bool = False
     path: Path | None = None
+    artifact: str = ""                # hash of the built bytes that run ("": the target cannot tell)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ class TrialRecord:
     measurement: Mapping[str, Any] | None = None                  # issue #9: launches, CIs, confirmation
     environment: Mapping[str, Any] | None = None                  # issue #9: the machine's state
     provenance: Mapping[str, Any] | None = None                   # issue #11: versions, inputs, hashes
+    program_key: str = ""                                         # of what runs: the built bytes with the run's
+                                                                  # args and env (equal: the same program, #10)
     extra: Mapping[str, Any] = field(default_factory=dict)        # keys a newer schema wrote, kept as is
     version: int = SCHEMA_VERSION                                 # the schema it was read from
 

@@ -23,12 +23,15 @@ def records(study: optuna.Study, objectives: Sequence[Objective]) -> list[TrialR
 
 def counts(recs: Sequence[TrialRecord]) -> dict[str, Any]:
     """The stable JSON of `tune status --format json`: finished (what the budget counts), measured
-    (built and run), skipped (by the surrogate: pruned), trials by status, failures by reason."""
+    (built and run), skipped (by the surrogate: pruned), same_program (built a program measured
+    before: duplicates of that trial), trials by status, failures by reason."""
     by_state = Counter(r.status.value for r in recs)
     reasons = Counter(r.reason.value for r in recs
                       if r.status in (TrialStatus.FAILED, TrialStatus.INFEASIBLE) and r.reason)
     return {"finished": sum(r.finished for r in recs), "measured": sum(r.measured for r in recs),
-            "skipped": sum(r.status == TrialStatus.PRUNED for r in recs), "by_state": dict(sorted(by_state.items())),
+            "skipped": sum(r.status == TrialStatus.PRUNED for r in recs),
+            "same_program": sum(r.status == TrialStatus.DUPLICATE and bool(r.program_key) for r in recs),
+            "by_state": dict(sorted(by_state.items())),
             "failures_by_reason": dict(sorted(reasons.items())),
             "most_common_failure": most_common_failure(recs)}
 

@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if overhead:
         say(overhead)
     counts = T.counts(report.records)
+    same = f", {counts['same_program']} built a program measured before" if counts["same_program"] else ""
     print(f"\n{spec.name}: {campaign.finished()} trials finished ({counts['measured']} measured, "
-          f"{len(report.verified)} verified; {counts['skipped']} skipped by the surrogate, not counted) "
+          f"{len(report.verified)} verified; {counts['skipped']} skipped by the surrogate{same}, not counted) "
           f"in {elapsed:.1f}s this run")
     if not report.front:
         print("no verified configuration yet: see `tune status " + spec.name + "` for the failures")

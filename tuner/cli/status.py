@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2))
         return 0
+    same = f", {doc['same_program']} built a program measured before" if doc["same_program"] else ""
     print(f"study {spec.name}: {doc['finished']} trials finished ({doc['measured']} measured, "
-          f"{doc['skipped']} skipped by the surrogate)")
+          f"{doc['skipped']} skipped by the surrogate{same})")
     for state, n in doc["by_state"].items():
         print(f"  {state:<12} {n}")
     if doc["failures_by_reason"]:

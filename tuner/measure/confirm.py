@@ -103,7 +103,7 @@ class Confirming:
         return getattr(self.inner, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "provenance":
+        if name in ("provenance", "measured_program"):
             setattr(self.inner, name, value)
         else:
             object.__setattr__(self, name, value)
@@ -199,8 +199,10 @@ class Confirming:
                 if (self.settings.race or promote) and not is_base else None)
         outcome = self.inner.evaluate(config, race=race)
         m = outcome.measurement
+        if outcome.same_as is not None and check is not None:     # the check is kept, with this trial
+            return replace(outcome, extra={**outcome.extra, "measurement": {"baseline_check": check}})
         if not outcome.build_key or not m.launches:
-            return outcome                     # not built or not run: nothing measured
+            return outcome                     # not built or not run (or built a program measured before)
         self.since_check += 1
         timing = dict(outcome.timing)
         measurement = dict(outcome.extra.get("measurement") or {})

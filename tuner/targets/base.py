@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity
+from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity, file_digest
 from tuner.elfsize import code_bytes
 from tuner.errors import MachineFault, machine_fault
 from tuner.measure.environment import Placement, Watch, affinity, machine
@@ -134,7 +134,8 @@ class Target:
             raise
         own_code = sum(code_bytes(o) or 0 for o in binary.objects)   # 0 with -flto: objects hold IR
         return Build(command=(str(binary.path),), key=binary.key, build_s=binary.build_s,
-                     binary_bytes=own_code or code_bytes(binary.path), cached=binary.cached, path=binary.path)
+                     binary_bytes=own_code or code_bytes(binary.path), cached=binary.cached, path=binary.path,
+                     artifact=file_digest(binary.path))
 
     # --- shared: run and parse -------------------------------------------------------
     runs_here = False      # the binary runs on this machine: /proc tells what else ran meanwhile
