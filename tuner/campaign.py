@@ -281,9 +281,16 @@ class Campaign:
         """It built the very program another trial measured (tuner.evaluate.Evaluator.program_key):
         a duplicate of that trial, told its values and not counted, as a repeated configuration is."""
         prior = self.history.trials[outcome.same_as]
+        audit = None
+        if self.screen:      # an audited proposal is judged by its program's values all the same
+            told = self.history.told.get(prior.config_key)
+            values = (dict(zip((o.name for o in self.spec.objectives), told.values))
+                      if told is not None and told.values is not None and prior.verified else None)
+            audit = self.screen.observe(replace(outcome, values=values))
         rec = replace(base, build_key=outcome.build_key, program_key=outcome.extra.get("program_key", ""),
                       timing=dict(outcome.timing), detail=outcome.measurement.detail,
-                      measurement=outcome.extra.get("measurement"))
+                      measurement=outcome.extra.get("measurement"), audit=audit,
+                      surrogate=outcome.extra.get("surrogate", base.surrogate))
         self._tell(trial, duplicate(rec, prior, self.history), t0)
 
     def _claim(self, trial: optuna.Trial, base: TrialRecord, fixed: bool) -> bool:
