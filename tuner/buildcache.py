@@ -48,16 +48,6 @@ class CompiledBinary:
         return sorted(self.path.parent.glob("*.o"))
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a built file's bytes ("" if unreadable). Different flags often build the very same
-    binary (a param below its threshold, a vector width the -march has no use for): the campaign
-    measures such a binary once (tuner.history.History.same_program)."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
 @lru_cache(maxsize=None)
 def compiler_identity(cc: str) -> str:
     """First line of `cc --version`; raises ToolMissing if cc is absent."""

@@ -129,17 +129,17 @@ class Evaluator:
         without an -march that has AVX, and most single-param mutations of -O3); measuring it
         again costs launches and confirmations and, at a 95% level, reads noise as a speed-up
         once in twenty (session 10: such a copy of -O3 was confirmed at 1.024x)."""
-        if not built.artifact:
-            return ""
-        text = json.dumps([built.artifact, list(self.study.program.args), list(rendering.args),
+        return self._run_key(built.artifact, rendering, 24) if built.artifact else ""
+
+    def _run_key(self, what: str, rendering: Rendering, length: int) -> str:
+        """`what` (a build key, the built bytes' hash) with the run's arguments and environment."""
+        text = json.dumps([what, list(self.study.program.args), list(rendering.args),
                            sorted(rendering.env.items())])
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        return hashlib.sha256(text.encode()).hexdigest()[:length]
 
     # --- verification against a reference build of the same semantics ------------------
     def _ref_key(self, ref: Build, rendering: Rendering) -> str:
-        text = json.dumps([ref.key, list(self.study.program.args), list(rendering.args),
-                           sorted(rendering.env.items())])
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        return self._run_key(ref.key, rendering, 20)
 
     def reference(self, rendering: Rendering) -> dict[str, Any] | Measurement:
         """The reference result for this configuration's semantics, built once and remembered."""

@@ -23,11 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity, file_digest
+from tuner.buildcache import BuildCache, CompileError, ToolMissing, compiler_identity
 from tuner.elfsize import code_bytes
 from tuner.errors import MachineFault, machine_fault
 from tuner.measure.environment import Placement, Watch, affinity, machine
 from tuner.measure.launches import LaunchPolicy, SeriesRace, derive_rates, launch_series
+from tuner.provenance import sha256_file
 from tuner.records import Availability, Build, FailureReason, Measurement, Rendering
 from tuner.stats import median_ci
 from tuner.targets.spec import TargetSpec
@@ -135,7 +136,7 @@ class Target:
         own_code = sum(code_bytes(o) or 0 for o in binary.objects)   # 0 with -flto: objects hold IR
         return Build(command=(str(binary.path),), key=binary.key, build_s=binary.build_s,
                      binary_bytes=own_code or code_bytes(binary.path), cached=binary.cached, path=binary.path,
-                     artifact=file_digest(binary.path))
+                     artifact=sha256_file(binary.path) or "")   # the same bytes: measured once (History.same_program)
 
     # --- shared: run and parse -------------------------------------------------------
     runs_here = False      # the binary runs on this machine: /proc tells what else ran meanwhile
