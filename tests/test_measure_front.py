@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
+from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,13 @@ def test_the_best_printed_is_the_best_paired_speedup_not_the_best_told_value():
     assert got["latency_ms"]["kind"] == "paired" and got["latency_ms"]["trial"] == 2
     got = speedups([base, rec(1, 20.0)], base, [lat])
     assert got["latency_ms"] == {"kind": "unconfirmed", "trial": 1}
+
+
+def test_best_factor_is_the_slow_down_at_which_a_candidate_stops_being_the_fastest():
+    objs = [LAT, SIZE]
+    front = [{"latency_ms": 10.0, "binary_bytes": 5000.0}, {"latency_ms": 30.0, "binary_bytes": 3000.0}]
+    c = {"latency_ms": 40.0, "binary_bytes": 2000.0}        # smaller than all, 4x slower than the fastest
+    assert best_factor(c, front, objs) == pytest.approx(0.25)
+    assert best_factor({"gflops": 10.0}, [{"gflops": 8.0}], [GF]) == pytest.approx(1.25)
+    assert best_factor(c, [], objs) == 0.0
+    assert best_factor({"binary_bytes": 1.0}, [{"binary_bytes": 2.0}], [SIZE]) == 0.0   # nothing timed

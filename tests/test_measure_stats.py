@@ -309,3 +309,21 @@ def test_compare_leaves_out_pairs_with_a_contended_launch():
     assert c.pairs == 12 and c.ratio.n == 9 and c.ratio.value == pytest.approx(0.8)
     c = compare(lambda i: a[i], lambda i: b[i], PairPolicy(6, 12, ci_rel=-1.0, exclude_contended=False))
     assert c.ratio.n == 12
+
+
+def test_admitted_stops_a_trade_off_once_it_cannot_be_the_fastest():
+    """`best`: below this ratio a would be the fastest point. A candidate 0.8x of the baseline's
+    speed (ratio ~1.25) whose admission is settled (it enters at any time, by size say) stops
+    "trade-off" at min_pairs though its interval is wider than asked; one that may be the fastest
+    (best above its low end) keeps going to the width or max_pairs."""
+    a = lambda i: launch(12.5 * (1 + 0.05 * (i % 3)))     # noqa: E731 - 1.25-1.375 of the baseline
+    b = lambda i: launch(10.0)                             # noqa: E731
+    c = compare(a, b, PairPolicy(6, 16, ci_rel=0.0), race=admitted(math.inf, 0.01, best=1.0))
+    assert c.stopped == "trade-off" and c.pairs == 6 and c.ratio.high / c.ratio.low - 1 > 0.01
+    c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(math.inf, 0.01, best=1.3))
+    assert c.stopped == "max" and c.pairs == 10
+    c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(math.inf, 0.01))    # no best: width only
+    assert c.stopped == "max"
+    # admission unsettled (break-even inside the interval): no stop, trade-off or not
+    c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(1.28, 0.01, best=1.0))
+    assert c.stopped == "max"

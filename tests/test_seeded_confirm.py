@@ -115,7 +115,7 @@ __attribute__((noinline)) static long long padding(long long v) {
 void tune_setup(int argc, char **argv) {""").replace("    note(mode);", "    note(mode);\n#if PAD\n    if (argc < 0) result = padding(argc);\n#endif")
 
 
-def write_sized(lab, name: str, seed_mode: str) -> str:
+def write_sized(lab, name: str, seed_mode: str | None) -> str:
     """Two objectives, time and code size: the seed drops the baseline's extra code, so it enters
     the front by size whatever its time (as -O2 and -Os do). Pairs never settle by width here
     (confirm_ci_rel and decided_rel tiny), so only a stop for the seed's own figure ends them
@@ -128,7 +128,7 @@ target = "{name}"
 objectives = ["latency_ms", "binary_bytes"]
 trials = 2
 baseline = {{ mode = "base", pad = 1 }}
-seeds = [{{ mode = "{seed_mode}", pad = 0 }}]
+{f'seeds = [{{ mode = "{seed_mode}", pad = 0 }}]' if seed_mode else ''}
 
 [program]
 sources = ["./padded.c"]
@@ -172,3 +172,25 @@ def test_a_seed_that_enters_only_by_size_stops_its_pairs_once_it_is_not_faster(l
     lab.ok("explore", control, *RUN)
     conf = next(r for r in lab.records(control) if r.seeded).measurement["confirmation"]
     assert conf["stopped"] != "not faster" and conf["pairs"] == 12 and conf["speedup"]["low"] > 2.0
+
+
+def test_a_proposal_that_enters_only_as_a_trade_off_stops_its_pairs_once_admitted(lab):
+    """#10: a configuration the sampler proposes (not a seed) that is smaller but slower (24 ms
+    against the baseline's 8) enters the front by size only; once even its optimistic paired
+    ratio is slower than the front's fastest point and its admission is settled, more pairs
+    would only narrow a figure nobody prints as an answer: stopped "trade-off" at
+    confirm_min_pairs, at any width. A faster candidate in the same run (2 ms, which may become
+    the fastest) still runs its pairs to confirm_max_pairs, so the stop is the trade-off's own."""
+    study = write_sized(lab, "tradeoff", None)
+    Path(study).write_text(Path(study).read_text() + '\n[[constraints]]\nexpr = "pad == 1 or mode == \'slow\'"\n')
+    lab.ok("explore", study, "--trials", "4", "--sampler", "random", "--seed", "0", "--surrogate", "off",
+           "--no-export", "--no-seeds", "--target-opt", "confirm_topup=false")
+    recs = by_mode(lab, study)
+    small = next(r for r in lab.records(study) if r.config and r.config.get("pad") == 0 and r.values)
+    conf = small.measurement["confirmation"]
+    assert not small.seeded and small.config["mode"] == "slow"
+    assert conf["confirmed"] and conf["stopped"] == "trade-off" and conf["pairs"] == 6
+    assert conf["speedup"]["high"] < 1.0 and conf["saved"]["launches"] == 2 * (12 - 6)
+    assert small.number in {p["trial"] for p in lab.json("pareto", study)}
+    fast = recs["fast"].measurement["confirmation"]
+    assert fast["confirmed"] and fast["pairs"] == 12 and fast["stopped"] != "trade-off"

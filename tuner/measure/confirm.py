@@ -19,7 +19,8 @@ configuration it:
    (tuner.measure.paired.compare_builds), raced out as soon as its optimistic ratio cannot
    enter the front, and stopped as soon as its pessimistic ratio enters it anyway with an
    interval within `confirm_decided_rel` (admission decided: more pairs would only narrow a
-   figure already good to that width; "decided"), else when the interval is within
+   figure already good to that width; "decided"; at any width when even its optimistic ratio
+   is slower than the front's fastest point: "trade-off"), else when the interval is within
    `confirm_ci_rel` or at `confirm_max_pairs`. The candidate's timed objective values become its own median over those
    launches (so the front, the sampler and the surrogate see confirmed values), and the paired
    speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
@@ -49,9 +50,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from tuner.evaluate import Outcome
-from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
+from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
-from tuner.measure.paired import admitted, cannot_beat, compare_builds, counted_pairs
+from tuner.measure.paired import TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs
 from tuner.records import FailureReason, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
@@ -232,19 +233,24 @@ class Confirming:
         """When the paired comparison may stop before its interval is within confirm_ci_rel:
         "raced" once even its optimistic ratio cannot enter the front (with racing on), and
         "decided" once even its pessimistic ratio enters and the interval is within
-        `decided_rel` (admission settled, the figure known well enough to print). The break-even
+        `decided_rel` (admission settled, the figure known well enough to print), or at any width
+        once, besides, even its optimistic ratio is slower than the front's fastest (TRADE_OFF: it
+        enters by code size, say, and its figure is not an answer; explore tops up the figures it
+        prints). The break-even
         is the candidate's ratio to the baseline at which a front point starts to dominate it
         (inf when none can: then only the width decides). A seeded point also stops "not
         faster" once even its optimistic ratio is above 1: its figure against the baseline is
         known (slower), and more pairs would only narrow it."""
-        factor = entry_factor(outcome.values, self._front(), self.objectives)
+        front = self._front()
+        factor = entry_factor(outcome.values, front, self.objectives)
         ref = (self.latest or {}).get("value") or self._first_figure()
         slower = cannot_beat(1.0, pol.min_pairs) if seeded else None
         out = enters = None
         if ref and factor > 0:
             threshold = screen_lat * factor / ref if math.isfinite(factor) else math.inf
             out = cannot_beat(threshold, pol.min_pairs) if self.settings.race and math.isfinite(threshold) else None
-            enters = (admitted(threshold, self.settings.decided_rel, pol.min_pairs)
+            best = screen_lat * best_factor(outcome.values, front, self.objectives) / ref
+            enters = (admitted(threshold, self.settings.decided_rel, pol.min_pairs, best)
                       if self.settings.decided_rel > 0 else None)
         if out is None and enters is None and slower is None:
             return None
@@ -287,7 +293,7 @@ class Confirming:
                              detail=f"during confirmation a launch gave checksum {sorted(sums - {m.checksum})[0]}, "
                                     f"not {m.checksum}")
             return replace(outcome, measurement=failed, values=None), doc
-        if c.stopped in ("raced", "decided", NOT_FASTER):
+        if c.stopped in ("raced", "decided", TRADE_OFF, NOT_FASTER):
             doc["saved"] = _saved(2 * (pol.max_pairs - c.pairs), m)
         pairs = counted_pairs(c.a, c.b, pol)
         lat = statistics.median(x.value for x, _ in pairs)

@@ -163,16 +163,25 @@ def cannot_beat(threshold: float, min_n: int = 6) -> Race:
     return race
 
 
-def admitted(threshold: float, rel: float, min_n: int = 6) -> Race:
+TRADE_OFF = "trade-off"
+
+
+def admitted(threshold: float, rel: float, min_n: int = 6, best: float | None = None) -> Race:
     """Stop once even the pessimistic end of a/b (its high bound) is below `threshold` and the
     interval is within `rel` (high / low - 1): the candidate a enters whatever the rest of
     its interval holds, and its figure is known to `rel`. `threshold` may be inf (a candidate
     that enters at any time, e.g. the smallest binary): then only the width decides.
-    Returns "decided" (the name of the stop) rather than True."""
+    Returns "decided" (the name of the stop) rather than True.
+
+    `best`: the ratio below which a would be the fastest point of the front. Once even a's
+    optimistic end (its low bound) is above it, a enters only as a trade-off and its width is
+    not asked for: stopped TRADE_OFF as soon as admission is settled."""
     def race(iv: Interval) -> bool | str:
-        if iv.n >= min_n and iv.confident and iv.low > 0 and iv.high < threshold and iv.high / iv.low - 1 <= rel:
+        if not (iv.n >= min_n and iv.confident and iv.low > 0 and iv.high < threshold):
+            return False
+        if iv.high / iv.low - 1 <= rel:
             return "decided"
-        return False
+        return TRADE_OFF if best is not None and iv.low > best else False
     return race
 
 
