@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"baseline (trial {report.baseline.number}: {fmt_config(spec.baseline)}): {base}"
               f" -- {'on' if on_front else 'dominated by'} the front")
         for name, s in measure_summary.speedups(report.verified, report.baseline, spec.objectives, noisy).items():
-            print("  " + measure_summary.format_speedup(name, s))
+            print("  " + measure_summary.format_speedup(name, s, [r.number for r in report.front]))
     saved = measure_summary.savings(report.records)
     if saved["measured"] and (saved["raced"] or saved["confirmed"] or saved["baseline_checks"]):
         say(measure_summary.format_savings(saved))

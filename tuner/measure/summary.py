@@ -107,11 +107,16 @@ def _exact_part(o: Any, best: Mapping[str, float], base: Mapping[str, float]) ->
         return 1.0
 
 
-def format_speedup(name: str, s: Mapping[str, Any]) -> str:
+def format_speedup(name: str, s: Mapping[str, Any], front: Sequence[int] | None = None) -> str:
+    """`front`: the trial numbers of the front's table. A paired best point off it is said to be:
+    the table holds medians taken at different moments (a drifting machine moves them), this line
+    the ratio taken next to the baseline, so a reader does not take one for a slip of the other."""
     kind = s["kind"]
     if kind == "paired":
+        off = (f"; not in the table above, whose medians were taken at other moments: this ratio, taken "
+               f"next to the baseline, is the one to quote" if front is not None and s["trial"] not in front else "")
         return (f"best {name} vs baseline: {s['value']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] "
-                f"(95% CI, {pairs_text(s['pairs'], s.get('admitted_at'))} of launches; trial {s['trial']})")
+                f"(95% CI, {pairs_text(s['pairs'], s.get('admitted_at'))} of launches; trial {s['trial']}{off})")
     if kind == "exact":
         return f"best {name} vs baseline: {s['value']:.3f}x (exact; trial {s['trial']})"
     if kind == "baseline":
