@@ -22,6 +22,7 @@ MODES_C = r"""
 #include <time.h>
 static const char *mode = "base", *log_dir = ".";
 static double ms = 8, setup_ms = 0;
+static const char *slow_until = "";             /* the baseline runs 3x slower until this mode ran */
 static long long result = 7;
 static int count(const char *name) {            /* lines equal to name in the log */
     char path[512], line[128]; int n = 0;
@@ -49,12 +50,15 @@ void tune_setup(int argc, char **argv) {
         if (!strncmp(argv[i], "--mode=", 7)) mode = argv[i] + 7;
         else if (!strncmp(argv[i], "--log-dir=", 10)) log_dir = argv[i] + 10;
         else if (!strncmp(argv[i], "--setup-ms=", 11)) setup_ms = atof(argv[i] + 11);
+        else if (!strncmp(argv[i], "--slow-until=", 13)) slow_until = argv[i] + 13;
     }
     note(mode);
     if (!strcmp(mode, "fast")) ms = 2;
     else if (!strcmp(mode, "slow") || mode[0] == 'm') ms = 24;
     else if (!strcmp(mode, "lucky")) ms = count("lucky-ref") == 0 ? 2 : 24;   /* fast until verified */
+    else if (!strcmp(mode, "half")) ms = 12;
     else if (!strcmp(mode, "flip")) { ms = 2; if (count("flip") >= 17) result = 8; }   /* wrong from its 17th launch */
+    if (!strcmp(mode, "base") && *slow_until && !count(slow_until)) ms *= 3;   /* a slow moment of the machine */
     if (setup_ms > 0) sleep_ms(setup_ms);
 }
 void tune_kernel(void) { sleep_ms(ms); }
@@ -85,7 +89,7 @@ baseline_every = {every}
 """
 
 
-def write(lab, name: str, modes: list[str], *, every: int = 100, setup_ms: int = 0,
+def write(lab, name: str, modes: list[str], *, every: int = 100, setup_ms: int = 0, slow_until: str = "",
           confirm_ci_rel: float = 0.5, decided_rel: float = 0.1, max_pairs: int = 8) -> str:
     (lab.root / "modes.c").write_text(MODES_C)
     (lab.root / "targets" / f"{name}.toml").write_text(TARGET.format(every=every, confirm_ci_rel=confirm_ci_rel,
@@ -103,7 +107,7 @@ baseline = {{ mode = "base" }}
 sources = ["./modes.c"]
 cflags = ["-O1"]
 ldflags = ["-lm"]
-args = ["--log-dir={log_dir}", "--setup-ms={setup_ms}"]
+args = ["--log-dir={log_dir}", "--setup-ms={setup_ms}", "--slow-until={slow_until}"]
 verify = "exact"
 
 [knobs.mode]
@@ -178,6 +182,30 @@ def test_a_lucky_screening_is_not_admitted(lab):
     assert {p["trial"] for p in lab.json("pareto", study)} == {by_mode(lab, study)["base"].number}
     assert "best latency_ms: the baseline itself" in out
     assert "lucky" not in out.split("best latency_ms")[1]
+
+
+def test_a_confirmation_judges_entry_at_the_moment_of_its_own_pairs(lab):
+    """The machine's speed drifts: the baseline's own trial (its latest check) ran in a slow
+    moment (24 ms), then everything runs at full speed. "half" (12 ms) screens ahead of the
+    baseline's told 24 ms, and its pairs run at full speed (12 ms against 8). Its told value is
+    its median over those pairs (12 ms: on the front), so whether it enters is judged at their
+    moment too (the break-even 24 ms over their baseline's 8 ms: a ratio of 3), not through the
+    check taken in the slow moment (24 ms over 24 ms: 1): that raced it out at its 1.5 ratio, and
+    its 12 ms then entered the front anyway, printed "not confirmed"."""
+    study = write(lab, "drift", ["base", "half"], slow_until="half", confirm_ci_rel=0.0)
+    out = lab.ok("explore", study, *EVERY).stdout
+    recs = by_mode(lab, study)
+    base, half = recs["base"], recs["half"]
+    assert base.values["latency_ms"] > 20                              # measured in the slow moment
+    conf = half.measurement["confirmation"]
+    assert conf["baseline_ms"] < 12 and conf["candidate_ms"] < 20      # the pairs ran at full speed
+    assert conf["confirmed"] and conf["stopped"] in ("decided", "max"), conf["stopped"]
+    assert 1.2 < conf["ratio"]["value"] < 2.0 and conf["speedup"]["high"] < 1.0     # slower, by its pairs
+    assert half.values["latency_ms"] == pytest.approx(conf["candidate_ms"])
+    assert {p["trial"] for p in lab.json("pareto", study)} == {half.number}
+    assert "not confirmed" not in out
+    assert f"trial {half.number}: {conf['speedup']['value']:.3f}x" in out   # its paired figure, said
+    assert "best latency_ms: the baseline itself" in out                    # not quoted as a gain
 
 
 def test_a_confirmation_stops_once_admission_is_decided(lab):

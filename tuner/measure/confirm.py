@@ -53,7 +53,7 @@ from tuner.evaluate import Outcome
 from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
 from tuner.measure.paired import TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs
-from tuner.records import FailureReason, Measurement
+from tuner.records import FailureReason, Launch, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
 
@@ -229,8 +229,10 @@ class Confirming:
         timing["run_s"] = timing.get("run_s", 0.0) + timing.get("confirm_s", 0.0) + timing.get("baseline_check_s", 0.0)
         return replace(outcome, timing=timing, extra={**outcome.extra, "measurement": measurement})
 
-    def _pair_race(self, outcome: Outcome, screen_lat: float, pol: Any, seeded: bool = False) -> Any:
-        """When the paired comparison may stop before its interval is within confirm_ci_rel:
+    def _pair_race(self, outcome: Outcome, screen_lat: float, pol: Any,
+                   seeded: bool = False) -> tuple[Any, Any]:
+        """The paired comparison's race hook and the `on_pair` that feeds it: when it may stop
+        before its interval is within confirm_ci_rel:
         "raced" once even its optimistic ratio cannot enter the front (with racing on), and
         "decided" once even its pessimistic ratio enters and the interval is within
         `decided_rel` (admission settled, the figure known well enough to print), or at any width
@@ -240,28 +242,40 @@ class Confirming:
         is the candidate's ratio to the baseline at which a front point starts to dominate it
         (inf when none can: then only the width decides). A seeded point also stops "not
         faster" once even its optimistic ratio is above 1: its figure against the baseline is
-        known (slower), and more pairs would only narrow it."""
+        known (slower), and more pairs would only narrow it.
+
+        The break-even is a time; it becomes a ratio through the median of the pairs' own
+        baseline launches, the moment the candidate's told value (its median over these pairs)
+        is taken at. Not through the latest baseline check: taken minutes before on a machine
+        whose speed drifts 2x, it once raced out a point whose told median then entered the
+        front, printed "not confirmed"."""
         front = self._front()
         factor = entry_factor(outcome.values, front, self.objectives)
-        ref = (self.latest or {}).get("value") or self._first_figure()
+        fastest = best_factor(outcome.values, front, self.objectives)
         slower = cannot_beat(1.0, pol.min_pairs) if seeded else None
-        out = enters = None
-        if ref and factor > 0:
-            threshold = screen_lat * factor / ref if math.isfinite(factor) else math.inf
-            out = cannot_beat(threshold, pol.min_pairs) if self.settings.race and math.isfinite(threshold) else None
-            best = screen_lat * best_factor(outcome.values, front, self.objectives) / ref
-            enters = (admitted(threshold, self.settings.decided_rel, pol.min_pairs, best)
-                      if self.settings.decided_rel > 0 else None)
-        if out is None and enters is None and slower is None:
-            return None
+        entering = factor > 0 and (self.settings.race or self.settings.decided_rel > 0)
+        if not entering and slower is None:
+            return None, None
+        la: list[Launch] = []
+        lb: list[Launch] = []
 
         def race(iv: Interval) -> bool | str:
-            if out is not None and out(iv):
+            ref = statistics.median(y.value for _, y in counted_pairs(la, lb, pol)) if lb else 0.0
+            threshold = (screen_lat * factor / ref if math.isfinite(factor) else math.inf) if entering and ref > 0 else None
+            if (threshold is not None and self.settings.race and math.isfinite(threshold)
+                    and cannot_beat(threshold, pol.min_pairs)(iv)):
                 return "raced"
             if slower is not None and slower(iv):
                 return NOT_FASTER
-            return enters(iv) if enters is not None else False
-        return race
+            if threshold is not None and self.settings.decided_rel > 0:
+                return admitted(threshold, self.settings.decided_rel, pol.min_pairs,
+                                screen_lat * fastest / ref)(iv)
+            return False
+
+        def on_pair(i: int, a: Launch, b: Launch) -> None:
+            la.append(a)
+            lb.append(b)
+        return race, on_pair
 
     # --- confirmation --------------------------------------------------------------------------------
     def _confirm(self, config: Config, outcome: Outcome, seeded: bool = False) -> tuple[Outcome, dict[str, Any]]:
@@ -277,8 +291,8 @@ class Confirming:
         m = outcome.measurement
         screen_lat = m.metrics[KEY_METRIC]
         pol = target.spec.measure.pair_policy()
-        c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r),
-                           race=self._pair_race(outcome, screen_lat, pol, seeded))
+        race, on_pair = self._pair_race(outcome, screen_lat, pol, seeded)
+        c = compare_builds(target, spec.program, (cand_b, cand_r), (base_b, base_r), race=race, on_pair=on_pair)
         doc = c.as_dict()
         doc["speedup_of"] = KEY_METRIC
         if c.failure is not None:
