@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as st
 
 from tuner.measure.launches import LaunchPolicy, combine, launch_of, launch_series
-from tuner.measure.paired import PairPolicy, admitted, cannot_beat, compare, decided
+from tuner.measure.paired import PairPolicy, admitted, cannot_beat, compare, decided, no_gain
 from tuner.records import FailureReason, Measurement
 from tuner.stats import median_interval, min_values_for, order_ranks, ratio_interval
 
@@ -326,4 +326,19 @@ def test_admitted_stops_a_trade_off_once_it_cannot_be_the_fastest():
     assert c.stopped == "max"
     # admission unsettled (break-even inside the interval): no stop, trade-off or not
     c = compare(a, b, PairPolicy(6, 10, ci_rel=0.0), race=admitted(1.28, 0.01, best=1.0))
+    assert c.stopped == "max"
+
+
+def test_no_gain_stops_a_near_tie_with_the_fastest_but_not_a_real_gain():
+    """`no_gain(best, margin)`: once even a's optimistic ratio cannot beat `best` by more than
+    `margin`, its pairs stop ("no gain"), from min_pairs; a candidate that may still beat it by
+    more keeps going."""
+    b = lambda i: launch(10.0)                             # noqa: E731
+    tie = lambda i: launch(10.0 * (0.98 + 0.02 * (i % 3)))   # noqa: E731 - ratio 0.98-1.02
+    c = compare(tie, b, PairPolicy(6, 16, ci_rel=0.0), race=no_gain(1.0, 0.05))
+    assert c.stopped == "no gain" and c.pairs == 6
+    gain = lambda i: launch(10.0 * (0.90 + 0.02 * (i % 3)))  # noqa: E731 - 6-10% faster than best
+    c = compare(gain, b, PairPolicy(6, 16, ci_rel=0.0), race=no_gain(1.0, 0.05))
+    assert c.stopped == "max" and c.pairs == 16
+    c = compare(tie, b, PairPolicy(6, 16, ci_rel=0.0), race=no_gain(1.1, 0.05))   # the fastest is slower
     assert c.stopped == "max"

@@ -34,9 +34,10 @@ The API (used by Target.run, the campaign's baseline and confirmation, `tune con
 
 from tuner.measure.environment import Placement, Watch, machine
 from tuner.measure.launches import LaunchPolicy, Race, SeriesRace, launch_series
-from tuner.measure.paired import Comparison, PairPolicy, admitted, cannot_beat, compare, compare_builds, decided
+from tuner.measure.paired import (Comparison, PairPolicy, admitted, cannot_beat, compare, compare_builds, decided,
+                                  no_gain)
 from tuner.stats import Interval, median_interval, ratio_interval
 
 __all__ = ["Comparison", "Interval", "LaunchPolicy", "PairPolicy", "Placement", "Race", "SeriesRace", "Watch",
-           "admitted", "cannot_beat", "compare", "compare_builds", "decided", "launch_series", "machine",
+           "admitted", "cannot_beat", "compare", "compare_builds", "decided", "launch_series", "machine", "no_gain",
            "median_interval", "ratio_interval"]

@@ -20,7 +20,9 @@ configuration it:
    enter the front, and stopped as soon as its pessimistic ratio enters it anyway with an
    interval within `confirm_decided_rel` (admission decided: more pairs would only narrow a
    figure already good to that width; "decided"; at any width when even its optimistic ratio
-   is slower than the front's fastest point: "trade-off"), else when the interval is within
+   is slower than the front's fastest point: "trade-off"; with racing on, at any width and
+   whatever its admission once even its optimistic ratio cannot beat the front's fastest by
+   more than `margin`: "no gain", its median deciding its place), else when the interval is within
    `confirm_ci_rel` or at `confirm_max_pairs`. The candidate's timed objective values become its own median over those
    launches (so the front, the sampler and the surrogate see confirmed values), and the paired
    speed-up with its 95% interval is stored as `measurement.confirmation`. A launch that fails
@@ -52,7 +54,7 @@ from typing import Any, Iterable, Mapping
 from tuner.evaluate import Outcome
 from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
-from tuner.measure.paired import TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs
+from tuner.measure.paired import NO_GAIN, TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs, no_gain
 from tuner.records import FailureReason, Launch, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
@@ -242,7 +244,10 @@ class Confirming:
         is the candidate's ratio to the baseline at which a front point starts to dominate it
         (inf when none can: then only the width decides). A seeded point also stops "not
         faster" once even its optimistic ratio is above 1: its figure against the baseline is
-        known (slower), and more pairs would only narrow it.
+        known (slower), and more pairs would only narrow it. Any point stops NO_GAIN (with
+        racing on) once even its optimistic ratio cannot beat the front's fastest by more than
+        `margin` (race_margin): whether it is a hair faster or slower than the fastest, its
+        median decides.
 
         The break-even is a time; it becomes a ratio through the median of the pairs' own
         baseline launches, the moment the candidate's told value (its median over these pairs)
@@ -268,8 +273,12 @@ class Confirming:
             if slower is not None and slower(iv):
                 return NOT_FASTER
             if threshold is not None and self.settings.decided_rel > 0:
-                return admitted(threshold, self.settings.decided_rel, pol.min_pairs,
-                                screen_lat * fastest / ref)(iv)
+                verdict = admitted(threshold, self.settings.decided_rel, pol.min_pairs, screen_lat * fastest / ref)(iv)
+                if verdict:
+                    return verdict
+            if (threshold is not None and self.settings.race and self.settings.margin > 0
+                    and 0 < fastest < math.inf):
+                return no_gain(screen_lat * fastest / ref, self.settings.margin, pol.min_pairs)(iv)
             return False
 
         def on_pair(i: int, a: Launch, b: Launch) -> None:
@@ -307,7 +316,7 @@ class Confirming:
                              detail=f"during confirmation a launch gave checksum {sorted(sums - {m.checksum})[0]}, "
                                     f"not {m.checksum}")
             return replace(outcome, measurement=failed, values=None), doc
-        if c.stopped in ("raced", "decided", TRADE_OFF, NOT_FASTER):
+        if c.stopped in ("raced", "decided", TRADE_OFF, NOT_FASTER, NO_GAIN):
             doc["saved"] = _saved(2 * (pol.max_pairs - c.pairs), m)
         pairs = counted_pairs(c.a, c.b, pol)
         lat = statistics.median(x.value for x, _ in pairs)

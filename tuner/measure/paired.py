@@ -185,6 +185,22 @@ def admitted(threshold: float, rel: float, min_n: int = 6, best: float | None = 
     return race
 
 
+NO_GAIN = "no gain"
+
+
+def no_gain(best: float, margin: float, min_n: int = 6) -> Race:
+    """Stop once even the optimistic end of a/b (its low bound) is above `best / (1 + margin)`:
+    a cannot beat the ratio `best` (that of the front's fastest point) by more than `margin`.
+    Returns NO_GAIN. Why: a near-tie with the fastest point straddles every other threshold and
+    ran to the last pair (on a 60-s sort run, a third of the budget) to settle a difference
+    smaller than `margin`; its median over the pairs it had decides its place on the front
+    either way, and the point a study prints as its answer is topped up at its end. A real
+    gain larger than `margin` keeps its low bound below and runs on."""
+    def race(iv: Interval) -> bool | str:
+        return NO_GAIN if iv.n >= min_n and iv.confident and iv.low > best / (1 + margin) else False
+    return race
+
+
 def compare_builds(target: Any, program: Any, a: tuple[Any, Any], b: tuple[Any, Any],
                    policy: PairPolicy | None = None, race: Race | None = None,
                    on_pair: Callable[[int, Launch, Launch], None] | None = None,
