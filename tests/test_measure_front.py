@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
+from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,23 @@ def test_a_paired_best_point_off_the_front_table_is_said_to_be():
     assert format_speedup("latency_ms", s) == format_speedup("latency_ms", s, [10])
 
 
-def test_best_factor_is_the_slow_down_at_which_a_candidate_stops_being_the_fastest():
-    objs = [LAT, SIZE]
-    front = [{"latency_ms": 10.0, "binary_bytes": 5000.0}, {"latency_ms": 30.0, "binary_bytes": 3000.0}]
-    c = {"latency_ms": 40.0, "binary_bytes": 2000.0}        # smaller than all, 4x slower than the fastest
-    assert best_factor(c, front, objs) == pytest.approx(0.25)
-    assert best_factor({"gflops": 10.0}, [{"gflops": 8.0}], [GF]) == pytest.approx(1.25)
-    assert best_factor(c, [], objs) == 0.0
-    assert best_factor({"binary_bytes": 1.0}, [{"binary_bytes": 2.0}], [SIZE]) == 0.0   # nothing timed
+def test_the_fastest_a_confirmation_must_beat_is_by_paired_speed_up_not_by_told_value():
+    """A -O2 told 0.94 ms in a quiet minute (1.01x by its pairs) and a -O3 -march=native told
+    0.95 ms in a busy one (1.27x by its pairs): the answer to beat is the 1.27x point, whatever
+    the told medians say; unconfirmed or raced points do not count, and the baseline's 1 is the
+    floor."""
+    from types import SimpleNamespace
+
+    from tuner.measure.confirm import Confirming
+
+    def rec(told, speedup, confirmed=True):
+        conf = {"confirmed": confirmed, "speedup": {"value": speedup, "low": speedup, "high": speedup}}
+        return SimpleNamespace(values={"latency_ms": told}, measurement={"confirmation": conf})
+
+    def fastest(*recs):
+        return Confirming._fastest_ratio(SimpleNamespace(history=SimpleNamespace(complete=lambda: list(recs))))
+
+    assert fastest(rec(0.94, 1.01), rec(0.95, 1.27)) == pytest.approx(1 / 1.27)
+    assert fastest(rec(0.5, 3.0, confirmed=False), rec(0.95, 1.27)) == pytest.approx(1 / 1.27)
+    assert fastest(rec(2.0, 0.5)) == 1.0
+    assert fastest(SimpleNamespace(values={"latency_ms": 1.0}, measurement={})) == 1.0

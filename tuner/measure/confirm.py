@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from tuner.evaluate import Outcome
-from tuner.measure.front import best_factor, entry_factor, front_of, scaled, timed, would_enter
+from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
 from tuner.measure.paired import NO_GAIN, TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs, no_gain
 from tuner.records import FailureReason, Launch, Measurement
@@ -186,6 +186,21 @@ class Confirming:
             return False
         return race
 
+    def _fastest_ratio(self) -> float:
+        """The paired ratio to the baseline a candidate must beat to be the answer explore prints
+        (tuner.measure.summary.paired_best): that of the best confirmed speed-up so far, the
+        baseline's own 1 at least. Paired, not the front's told values: those are medians taken at
+        other moments, and on a machine whose speed drifts a -O3 -march=native point 1.27x
+        faster than the baseline by its pairs once read as no faster than a 1.01x -O2 told in a
+        quiet minute, and stopped as a tie."""
+        top = 1.0
+        for r in self.history.complete():
+            conf = (r.measurement or {}).get("confirmation") or {}
+            speedup = conf.get("speedup") if conf.get("confirmed") and r.values else None
+            if isinstance(speedup, Mapping) and isinstance(speedup.get("value"), (int, float)):
+                top = max(top, float(speedup["value"]))
+        return 1.0 / top
+
     # --- the protocol ------------------------------------------------------------------------------
     def evaluate(self, config: Config) -> Outcome:
         if not self.active:
@@ -238,16 +253,16 @@ class Confirming:
         "raced" once even its optimistic ratio cannot enter the front (with racing on), and
         "decided" once even its pessimistic ratio enters and the interval is within
         `decided_rel` (admission settled, the figure known well enough to print), or at any width
-        once, besides, even its optimistic ratio is slower than the front's fastest (TRADE_OFF: it
+        once, besides, even its optimistic ratio is slower than the fastest (TRADE_OFF: it
         enters by code size, say, and its figure is not an answer; explore tops up the figures it
         prints). The break-even
         is the candidate's ratio to the baseline at which a front point starts to dominate it
         (inf when none can: then only the width decides). A seeded point also stops "not
         faster" once even its optimistic ratio is above 1: its figure against the baseline is
         known (slower), and more pairs would only narrow it. Any point stops NO_GAIN (with
-        racing on) once even its optimistic ratio cannot beat the front's fastest by more than
+        racing on) once even its optimistic ratio cannot beat the fastest by more than
         `margin` (race_margin): whether it is a hair faster or slower than the fastest, its
-        median decides.
+        median decides. "The fastest" is by paired ratio (`_fastest_ratio`).
 
         The break-even is a time; it becomes a ratio through the median of the pairs' own
         baseline launches, the moment the candidate's told value (its median over these pairs)
@@ -256,7 +271,7 @@ class Confirming:
         front, printed "not confirmed"."""
         front = self._front()
         factor = entry_factor(outcome.values, front, self.objectives)
-        fastest = best_factor(outcome.values, front, self.objectives)
+        fastest = self._fastest_ratio()
         slower = cannot_beat(1.0, pol.min_pairs) if seeded else None
         entering = factor > 0 and (self.settings.race or self.settings.decided_rel > 0)
         if not entering and slower is None:
@@ -273,12 +288,11 @@ class Confirming:
             if slower is not None and slower(iv):
                 return NOT_FASTER
             if threshold is not None and self.settings.decided_rel > 0:
-                verdict = admitted(threshold, self.settings.decided_rel, pol.min_pairs, screen_lat * fastest / ref)(iv)
+                verdict = admitted(threshold, self.settings.decided_rel, pol.min_pairs, fastest)(iv)
                 if verdict:
                     return verdict
-            if (threshold is not None and self.settings.race and self.settings.margin > 0
-                    and 0 < fastest < math.inf):
-                return no_gain(screen_lat * fastest / ref, self.settings.margin, pol.min_pairs)(iv)
+            if threshold is not None and self.settings.race and self.settings.margin > 0:
+                return no_gain(fastest, self.settings.margin, pol.min_pairs)(iv)
             return False
 
         def on_pair(i: int, a: Launch, b: Launch) -> None:

@@ -64,23 +64,6 @@ def entry_factor(candidate: Mapping[str, float], front: Sequence[Mapping[str, fl
     return best
 
 
-def best_factor(candidate: Mapping[str, float], front: Sequence[Mapping[str, float]],
-                objectives: Sequence[Any]) -> float:
-    """The factor on the candidate's run time below which it would beat the front's best value
-    of some timed objective (0: it has no timed objective or the front is empty of them).
-
-    Why: a candidate that can only enter the front as a trade-off (smaller, more accurate, but
-    never the fastest) needs its admission settled, not a narrow figure; the figure matters
-    only for the points a study prints as its answer, which are topped up at its end."""
-    factor = 0.0
-    for o in objectives:
-        values = [p[o.name] for p in front if o.name in p]
-        if timed(o) and values and o.name in candidate:
-            best = min(values) if o.direction == "minimize" else max(values)
-            factor = max(factor, _break_even(o, candidate[o.name], best))
-    return factor
-
-
 def _break_even(o: Any, c: float, v: float) -> float:
     """The factor f on the run time from which the candidate's value c (c * f**s at factor f) is
     no better than v: v/c for a minimised time, c/v for a maximised rate; inf when slowing down
