@@ -107,6 +107,17 @@ def test_a_paired_best_point_off_the_front_table_is_said_to_be():
     assert format_speedup("latency_ms", s) == format_speedup("latency_ms", s, [10])
 
 
+def test_a_best_point_whose_interval_reaches_one_is_printed_as_a_tie():
+    """The quick start once printed "best latency_ms vs baseline: 1.164x [0.988, 1.321]": the best
+    of several confirmed points, its interval reaching 1. The line says it is a tie."""
+    from tuner.measure.summary import format_speedup
+
+    tie = {"kind": "paired", "trial": 31, "value": 1.164, "low": 0.988, "high": 1.321, "pairs": 16}
+    assert "a tie with the baseline, not shown faster beyond the noise" in format_speedup("latency_ms", tie)
+    gain = dict(tie, low=1.112)
+    assert "tie" not in format_speedup("latency_ms", gain)
+
+
 def test_the_fastest_a_confirmation_must_beat_is_by_paired_speed_up_not_by_told_value():
     """A -O2 told 0.94 ms in a quiet minute (1.01x by its pairs) and a -O3 -march=native told
     0.95 ms in a busy one (1.27x by its pairs): the answer to beat is the 1.27x point, whatever

@@ -110,13 +110,17 @@ def _exact_part(o: Any, best: Mapping[str, float], base: Mapping[str, float]) ->
 def format_speedup(name: str, s: Mapping[str, Any], front: Sequence[int] | None = None) -> str:
     """`front`: the trial numbers of the front's table. A paired best point off it is said to be:
     the table holds medians taken at different moments (a drifting machine moves them), this line
-    the ratio taken next to the baseline, so a reader does not take one for a slip of the other."""
+    the ratio taken next to the baseline, so a reader does not take one for a slip of the other.
+    A best point whose interval reaches 1 is said to be a tie: its median is above 1 by choice
+    (the best of several), and a reader who quotes "1.16x" from [0.99, 1.32] quotes noise."""
     kind = s["kind"]
     if kind == "paired":
         off = (f"; not in the table above, whose medians were taken at other moments: this ratio, taken "
                f"next to the baseline, is the one to quote" if front is not None and s["trial"] not in front else "")
+        tie = ("; its interval reaches 1: a tie with the baseline, not shown faster beyond the noise"
+               if s["low"] <= 1.0 else "")
         return (f"best {name} vs baseline: {s['value']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] "
-                f"(95% CI, {pairs_text(s['pairs'], s.get('admitted_at'))} of launches; trial {s['trial']}{off})")
+                f"(95% CI, {pairs_text(s['pairs'], s.get('admitted_at'))} of launches; trial {s['trial']}{off}){tie}")
     if kind == "exact":
         return f"best {name} vs baseline: {s['value']:.3f}x (exact; trial {s['trial']})"
     if kind == "baseline":
@@ -162,8 +166,8 @@ def savings(records: Sequence[Any]) -> dict[str, Any]:
 def format_savings(s: Mapping[str, Any]) -> str:
     text = (f"measurement: {s['raced']} candidates raced out early, {s['launches_saved']} launches "
             f"(about {s['seconds_saved']:.1f}s) saved; {s['confirmed']} confirmed against the baseline"
-            + (f", {s['confirmations_raced_out']} confirmations stopped as out of the running"
-               if s["confirmations_raced_out"] else ""))
+            + (f", {s['confirmations_raced_out']} confirmation{'s' if s['confirmations_raced_out'] != 1 else ''} "
+               "stopped as out of the running" if s["confirmations_raced_out"] else ""))
     if s.get("promoted"):
         text += f" ({s['promoted']} sent to confirmation after their first launches)"
     if s.get("topped_up"):
