@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuner.measure.paired import NO_GAIN, PairPolicy, no_gain, pair_interval  # noqa: E402
+from tuner.measure.summary import confirmation  # noqa: E402
 from tuner.records import Launch  # noqa: E402
 from tuner.result import TrialRecord  # noqa: E402
 from tuner.study import load_study  # noqa: E402
@@ -55,8 +56,8 @@ def replay(study: object, objectives: object, margin: float, wall: float, policy
                 short, full = pair_interval(la[:k], lb[:k], policy), pair_interval(la, lb, policy)
                 out["flips"] += (short.value < 1.0 / fastest) != (full.value < 1.0 / fastest)
                 break
-        if conf.get("confirmed") and rec.values and conf.get("speedup", {}).get("value", 0.0) > fastest:
-            fastest = conf["speedup"]["value"]
+        if confirmation(rec) is not None and rec.values:     # as Confirming._fastest_ratio
+            fastest = max(fastest, float(conf["speedup"]["value"]))
     return out
 
 

@@ -55,6 +55,7 @@ from tuner.evaluate import Outcome
 from tuner.measure.front import entry_factor, front_of, scaled, timed, would_enter
 from tuner.measure.launches import KEY_METRIC
 from tuner.measure.paired import NO_GAIN, TRADE_OFF, admitted, cannot_beat, compare_builds, counted_pairs, no_gain
+from tuner.measure.summary import confirmation
 from tuner.records import FailureReason, Launch, Measurement
 from tuner.space import Config, config_key
 from tuner.stats import Interval
@@ -71,6 +72,7 @@ class Settings:
     race: bool = True             # stop candidates out of the running early
     baseline_every: int = 8       # re-measure the baseline every K measured trials (and per process)
     margin: float = 0.05          # racing: the optimistic figure must miss the front by this much
+                                  # (and, paired, beat the fastest by more than this: else "no gain")
     decided_rel: float = 0.10     # confirmation ends once admission is decided and the interval this narrow
 
     @classmethod
@@ -193,13 +195,8 @@ class Confirming:
         other moments, and on a machine whose speed drifts a -O3 -march=native point 1.27x
         faster than the baseline by its pairs once read as no faster than a 1.01x -O2 told in a
         quiet minute, and stopped as a tie."""
-        top = 1.0
-        for r in self.history.complete():
-            conf = (r.measurement or {}).get("confirmation") or {}
-            speedup = conf.get("speedup") if conf.get("confirmed") and r.values else None
-            if isinstance(speedup, Mapping) and isinstance(speedup.get("value"), (int, float)):
-                top = max(top, float(speedup["value"]))
-        return 1.0 / top
+        confirmed = (confirmation(r) for r in self.history.complete() if r.values)
+        return 1.0 / max([1.0] + [float(c["speedup"]["value"]) for c in confirmed if c is not None])
 
     # --- the protocol ------------------------------------------------------------------------------
     def evaluate(self, config: Config) -> Outcome:
