@@ -82,3 +82,17 @@ def test_reduce_a_real_trial_then_export_shows_the_reduced_set(lab, tmp_path):
     assert point["reduced"] and point["shown"] == {"a": 3, "b": 2}
     assert point["params"]["c"] == 5                      # the full configuration stays in the JSON
     assert r"$^\dagger$" in (out / "table.tex").read_text()
+
+
+def test_reduce_measures_the_reduced_set_against_the_baseline(lab):
+    # what the kept knobs are worth: a point may shrink to knobs that gain little over the baseline
+    study = lab.study("redbase", KNOBS, objectives=("cost", "gain"), meta="baseline = { a = 1, b = 1 }")
+    lab.ok("explore", study, "--set", "a=3", "--set", "b=2", "--set", "d=-O2",
+           "--trials", "2", "--no-progress", "--no-export")
+    trial = next(p["trial"] for p in lab.json("pareto", study) if p["params"]["a"] == 3)
+    proc = lab.ok("reduce", study, "--trial", trial, "--tolerance", "0", "--format", "table")
+    # a=3, b=2: cost 3*3 + 5*2 + 6 % 4 = 21, gain 9 + 4 = 13; the baseline a=1, b=1: cost 9, gain 3
+    assert "reduced configuration: a=3 b=2\n" in proc.stdout, proc.stdout + proc.stderr
+    assert "measured against the baseline (a=1 b=1): cost x2.333 [2.333, 2.333], gain x4.333" in proc.stdout
+    doc = json.loads(lab.ok("reduce", study, "--trial", trial, "--tolerance", "0", "--format", "json").stdout)
+    assert doc["against"]["reference"] == "baseline" and doc["against"]["ratios"]["cost"][0] == 21 / 9

@@ -13,6 +13,10 @@ it passes when, for every objective, the candidate is worse than the point by at
 objective without pairs, e.g. a code size or a simulator's figure). A failed build or run, a
 wrong output or a violated constraint fails the test. Results go into the study (a user attribute
 per trial), so `tune export` shows the point as its reduced set.
+
+Last, the reduced set is measured against a reference (the study's baseline, else the knobs'
+defaults) the same way: what the kept knobs are worth. A point that shrinks to a knob or two can
+owe most of its recorded gain to a lucky moment or to code layout, and only this says so.
 """
 
 from __future__ import annotations
@@ -84,21 +88,34 @@ class Reducer:
         """The candidate's ratios to the point: paired for the timed objective, else of values."""
         if self._point_values is None:
             self._point_values = self.probe.measure(self.point).values or {}
+        return self._ratios(kept, cand, self.point, self._point_values)
+
+    def _ratios(self, kept: tuple[str, ...], cand: Mapping[str, Any], ref: Mapping[str, Any],
+                ref_values: Mapping[str, float]) -> Test:
         m = self.probe.measure(cand)
         if m.values is None:
             return Test(kept, False, why=f"failed ({m.detail.splitlines()[0] if m.detail else 'no values'})")
         t = Test(kept, True)
-        paired = self.probe.compare(cand, self.point)
+        paired = self.probe.compare(cand, ref)
         for o in self.objectives:
             if o.name in paired:
                 t.ratios[o.name] = list(paired[o.name])
                 continue
-            new, old = m.values.get(o.name), self._point_values.get(o.name)
+            new, old = m.values.get(o.name), ref_values.get(o.name)
             if new is None or not old:
                 t.ratios[o.name] = None if new is None else ([1.0, 1.0, 1.0] if new == old else None)
                 continue
             t.ratios[o.name] = [new / old, new / old, new / old]
         return t
+
+    def against(self, kept: Sequence[str], reference: Mapping[str, Any]) -> dict[str, Any]:
+        """The kept knobs measured against `reference` (a whole configuration): their worth."""
+        ref = self.space.complete(dict(reference))
+        ref_m = self.probe.measure(ref)
+        if ref_m.values is None:
+            return {"ratios": {}, "why": f"the reference failed ({ref_m.detail.splitlines()[0] if ref_m.detail else 'no values'})"}
+        t = self._ratios(tuple(kept), self.config(kept), ref, ref_m.values)
+        return {"ratios": t.ratios, "why": t.why}
 
     def run(self) -> dict[str, Any]:
         """ddmin; returns the `tune.reduce/1` document (reduced set, the steps that justify it)."""

@@ -47,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
                       max_tests=args.max_tests, log=say)
     say(f"reducing trial {point.number}: {len(reducer.changes)} knobs away from their defaults, "
         f"tolerance {args.tolerance:.1%}" + ("" if probe.deterministic else ", timed objectives in ABBA pairs"))
+    reference = spec.baseline or {}
     try:
         doc = reducer.run()
+        doc["against"] = {"reference": "baseline" if spec.baseline else "defaults", "config": dict(reference),
+                          **reducer.against(list(doc["reduced"]), reference)}
     finally:
         target.cleanup()
     doc.update(study=spec.name, trial=point.number, target=target.spec.name, values=point.values)
@@ -59,9 +62,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"trial {point.number}: {doc['changes']} non-default knobs -> {len(doc['reduced'])} "
           f"({doc['tests']} tests, {doc['launches']} launches{', budget exhausted' if doc['exhausted'] else ''})")
     print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
+    against = doc["against"]
+    what = "the baseline (" + (" ".join(f"{k}={v}" for k, v in reference.items())) + ")" if spec.baseline else "the defaults"
+    print(f"  measured against {what}: " + (_ratios(against["ratios"]) or against["why"] or "n/a"))
     for i, step in enumerate(doc["steps"], 1):
-        ratios = ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"
-                           for name, r in step["ratios"].items())
         print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
-        print(f"          kept {step['kept']}; measured against the point: {ratios}")
+        print(f"          kept {step['kept']}; measured against the point: {_ratios(step['ratios'])}")
     return 0
+
+
+def _ratios(ratios: dict) -> str:
+    return ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"
+                     for name, r in ratios.items())
