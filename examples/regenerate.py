@@ -8,7 +8,7 @@ no knob value ever passes through one), in a scratch folder; what it printed is 
 to the bundle (`STUDY/explore.txt`, `reduce.txt`, `export.txt`, `pack.txt`, `reproduce.txt`),
 headed by the command and ended by its exit code and wall time.
 
-    python examples/regenerate.py                        # both studies into examples/ (~10 min)
+    python examples/regenerate.py                        # both studies into examples/ (~12 min)
     python examples/regenerate.py --study resnet18-vta   # one study
     python examples/regenerate.py --out /tmp/ex --trials 8   # a quick check, not for committing
 
