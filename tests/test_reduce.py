@@ -96,3 +96,19 @@ def test_reduce_measures_the_reduced_set_against_the_baseline(lab):
     assert "measured against the baseline (a=1 b=1): cost x2.333 [2.333, 2.333], gain x4.333" in proc.stdout
     doc = json.loads(lab.ok("reduce", study, "--trial", trial, "--tolerance", "0", "--format", "json").stdout)
     assert doc["against"]["reference"] == "baseline" and doc["against"]["ratios"]["cost"][0] == 21 / 9
+
+
+def test_reduce_says_so_in_one_line_when_the_baseline_fails_and_keeps_the_reduction(lab):
+    # a baseline that no longer builds (MODE=5: a syntax error) fails only the last line, not the reduction
+    study = lab.study("redbroken", KNOBS + int_knob("m", define="MODE"), objectives=("cost", "gain"),
+                      meta="baseline = { m = 5 }")
+    # every knob pinned: an unpinned MODE would be drawn, and 1-3 crash or hang the point itself
+    lab.ok("explore", study, "--set", "a=3", "--set", "b=2", "--set", "c=0", "--set", "d=-O1", "--set", "m=0",
+           "--trials", "2", "--no-progress", "--no-export")
+    trial = next(p["trial"] for p in lab.json("pareto", study) if p["params"]["a"] == 3)
+    proc = lab.ok("reduce", study, "--trial", trial, "--tolerance", "0")
+    assert "reduced configuration: a=3 b=2\n" in proc.stdout, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if "measured against the baseline (m=5)" in ln)
+    assert "the reference failed (" in line and "Traceback" not in proc.stderr, line
+    doc = json.loads(lab.ok("reduce", study, "--trial", trial, "--tolerance", "0", "--format", "json").stdout)
+    assert doc["reduced"] == {"a": 3, "b": 2} and doc["against"]["ratios"] == {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.artifact.probe import Probe
+from tuner.artifact.probe import Measured, Probe
 
 REDUCED_PREFIX = "tune.reduce."
 SCHEMA = "tune.reduce/1"
@@ -94,7 +94,7 @@ class Reducer:
                 ref_values: Mapping[str, float]) -> Test:
         m = self.probe.measure(cand)
         if m.values is None:
-            return Test(kept, False, why=f"failed ({m.detail.splitlines()[0] if m.detail else 'no values'})")
+            return Test(kept, False, why=f"failed ({_first_line(m)})")
         t = Test(kept, True)
         paired = self.probe.compare(cand, ref)
         for o in self.objectives:
@@ -113,7 +113,7 @@ class Reducer:
         ref = self.space.complete(dict(reference))
         ref_m = self.probe.measure(ref)
         if ref_m.values is None:
-            return {"ratios": {}, "why": f"the reference failed ({ref_m.detail.splitlines()[0] if ref_m.detail else 'no values'})"}
+            return {"ratios": {}, "why": f"the reference failed ({_first_line(ref_m)})"}
         t = self._ratios(tuple(kept), self.config(kept), ref, ref_m.values)
         return {"ratios": t.ratios, "why": t.why}
 
@@ -160,6 +160,11 @@ class Reducer:
         t = self.tests[frozenset(after)]
         removed = [k for k in before if k not in after]
         return {"removed": {k: self.point[k] for k in removed}, "kept": len(after), "ratios": t.ratios}
+
+
+def _first_line(m: Measured) -> str:
+    """Why a measurement failed, in one line."""
+    return m.detail.splitlines()[0] if m.detail else "no values"
 
 
 def store_reduction(study: Any, trial: int, doc: dict[str, Any]) -> None:

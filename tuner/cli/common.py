@@ -11,6 +11,11 @@ from tuner.study import StudySpec
 from tuner.targets import Target, load_target, make_target
 
 
+def fmt_config(c: dict) -> str:
+    """A configuration as the commands print it: knob=value pairs, or "defaults"."""
+    return " ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
+
+
 def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a built-in study name (see `tune spaces`) or a path to a study .toml")
     p.add_argument("--results", metavar="DIR", default="results",

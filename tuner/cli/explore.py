@@ -10,7 +10,7 @@ from typing import Any
 from tuner import engine, jobs
 from tuner import trials as T
 from tuner.campaign import Campaign, Options
-from tuner.cli.common import add_study, add_target, open_target, results_dir
+from tuner.cli.common import add_study, add_target, fmt_config, open_target, results_dir
 from tuner.errors import BadInput
 from tuner.export import format_front, write_exports
 from tuner.measure import summary as measure_summary
@@ -201,10 +201,6 @@ def _topped(conf: Any) -> str:
 
 def fmt_point(p: list[float]) -> str:
     return "(" + ", ".join(f"{x:.4g}" for x in p) + ")"
-
-
-def fmt_config(c: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
 
 
 def record_provenance(campaign: Campaign, sampler: str, seed: int | None, screen: object) -> None:

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from tuner.cli.common import add_format, add_study, add_target, open_target, results_dir
+from tuner.cli.common import add_format, add_study, add_target, fmt_config, open_target, results_dir
 from tuner.engine import load_campaign
 from tuner.errors import BadInput
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"({doc['tests']} tests, {doc['launches']} launches{', budget exhausted' if doc['exhausted'] else ''})")
     print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
     against = doc["against"]
-    what = "the baseline (" + (" ".join(f"{k}={v}" for k, v in reference.items())) + ")" if spec.baseline else "the defaults"
+    what = f"the baseline ({fmt_config(reference)})" if spec.baseline else "the defaults"
     print(f"  measured against {what}: " + (_ratios(against["ratios"]) or against["why"] or "n/a"))
     for i, step in enumerate(doc["steps"], 1):
         print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
