@@ -300,13 +300,18 @@ def test_two_workers_reaching_for_the_baseline_at_once_one_withdraws(replay):
     assert all(p is not None and p.record.baseline for p in proposals)
     asked = [c._ask(p, None) for c, p in zip((first, second), proposals)]
     assert first._claim(*asked[0])            # asked first: it has the configuration
+    # and looks for a duplicate before the second has claimed: the second's trial is running
+    # with the same configuration, but asked later, so it is the one to back off (counting it
+    # left the baseline to nobody: CI, two workers on one journal)
+    trial, base, _ = asked[0]
+    assert first._prior(trial, base.config_key, stored_at_ask=True) is None
     assert not second._claim(*asked[1])       # asked second: it withdraws
     recs = {r.number: r for r in replay.records(path)}
     gave_back = recs[asked[1][0].number]
     assert gave_back.status == TrialStatus.WITHDRAWN and not gave_back.finished
     assert gave_back.config_key == "" and not gave_back.baseline and "same configuration" in gave_back.detail
     assert recs[asked[0][0].number].status == TrialStatus.RUNNING
-    trial, base, _ = asked[0]                 # the first worker measures the baseline
+    # the first worker measures the baseline
     first._tell(trial, judge(first._evaluate(trial, base, base.config), base, first.history), 0.0)
     # the next run ends at exactly N, the withdrawn trial neither counted nor retried
     done = explore(replay, path, 5)

@@ -219,11 +219,12 @@ class Campaign:
                 resamples.add(violated)
                 continue
             resamples.clear()
-            if not fixed or key != base.config_key:
+            stored_at_ask = fixed and key == base.config_key
+            if not stored_at_ask:
                 base = replace(base, config=config, config_key=key)
                 self.store.write(trial, base)        # what others must not measure meanwhile
             faultpoint.hit("record")
-            prior = self._prior(trial, key)
+            prior = self._prior(trial, key, stored_at_ask)
             if prior is not None:          # measured, or being measured by another worker
                 self._tell(trial, duplicate(base, prior, self.history), t0)
                 idle[DUPLICATE] += 1
@@ -263,18 +264,20 @@ class Campaign:
         fixed = proposal is not None and base.config_key == proposal.record.config_key
         return trial, base, fixed
 
-    def _prior(self, trial: optuna.Trial, key: str) -> TrialRecord | None:
+    def _prior(self, trial: optuna.Trial, key: str, stored_at_ask: bool = False) -> TrialRecord | None:
         """The trial that measured this configuration or is measuring it (one loop or `--jobs`).
         Asked after this trial's own record is written, and if the last look saw none, asked
         again in a fresh look: another worker may have picked the same configuration since. Two
         workers that pick it at once each see the other's record and neither measures it; a
         configuration left unmeasured so may be proposed again, one measured twice would be
         double-counted. (A slow worker that looked before the other wrote measured it twice:
-        tests/test_campaign_replay.py, three workers on one journal.)"""
-        prior = find_duplicate(key, self.history, trial.number)
+        tests/test_campaign_replay.py, three workers on one journal.) A configuration stored at
+        ask (`stored_at_ask`: a fixed one) is seen by every later trial, so only earlier ones
+        count (tuner.outcomes.find_duplicate)."""
+        prior = find_duplicate(key, self.history, trial.number, stored_at_ask)
         if prior is None:
             self.store.look(self.history)
-            prior = find_duplicate(key, self.history, trial.number)
+            prior = find_duplicate(key, self.history, trial.number, stored_at_ask)
         return prior
 
     def _same_program(self, trial: optuna.Trial, base: TrialRecord, outcome: Outcome, t0: float) -> None:

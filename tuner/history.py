@@ -54,11 +54,13 @@ class History:
         self.running = {r.number: r for r in live}
 
     # --- asked by deduplication, the surrogate, retries -------------------------------------------
-    def prior(self, key: str, exclude: int | None = None) -> TrialRecord | None:
-        """The trial that measured (or is measuring) this configuration, if any."""
+    def prior(self, key: str, exclude: int | None = None, before: int | None = None) -> TrialRecord | None:
+        """The trial that measured (or is measuring) this configuration, if any; `before`: only
+        running trials numbered below it count."""
         if key in self.done:
             return self.done[key]
-        return next((r for r in self.running.values() if r.config_key == key and r.number != exclude), None)
+        return next((r for r in self.running.values() if r.config_key == key and r.number != exclude
+                     and (before is None or r.number < before)), None)
 
     def same_program(self, program_key: str) -> int | None:
         """The trial that ran this program (the same built bytes, args and env), if any: another

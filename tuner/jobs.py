@@ -155,10 +155,11 @@ def run(campaign: Campaign, jobs: int) -> int:
                     resamples.add(violated)
                     continue
                 resamples.clear()
-                if not fixed or key != base.config_key:
+                stored_at_ask = fixed and key == base.config_key
+                if not stored_at_ask:
                     base = replace(base, config=config, config_key=key)
                     campaign.store.write(trial, base)
-                prior = campaign._prior(trial, key) or next(
+                prior = campaign._prior(trial, key, stored_at_ask) or next(
                     (f.base for f in flying.values() if f.base.config_key == key), None)
                 if prior is not None:
                     campaign._tell(trial, duplicate(base, prior, campaign.history), t0)
