@@ -320,3 +320,82 @@ def test_two_workers_reaching_for_the_baseline_at_once_one_withdraws(replay):
     assert T.counts(after)["finished"] == 5
     assert T.counts(after)["by_state"].get("withdrawn") == 1
     assert not [r for r in after if r.retry_of == gave_back.number]
+
+
+def _two_workers(replay, name):
+    """Two campaigns on one journal, as two workers would be (one process: the test orders their steps)."""
+    from tuner.campaign import Options
+    from tuner.engine import start
+    from tuner.study import load_study
+    from tuner.targets import load_target, make_target
+
+    path = replay.study(name, GRID_XY, target="rp")
+    spec = load_study(str(path))
+    out = replay.root / "results" / spec.name
+    opts = Options(trials=5, sampler="random", seed=1, results_dir=out, progress=False)
+    return path, [start(spec, make_target(load_target("rp"), out / "builds"), opts) for _ in range(2)]
+
+
+def _pick(campaign, config):
+    """A trial that drew `config` (not fixed at ask), its record written as the loop writes it."""
+    from dataclasses import replace
+
+    from tuner.space import config_key
+
+    trial, base, fixed = campaign._ask(None, None)
+    assert not fixed
+    base = replace(base, config=dict(config), config_key=config_key(config))
+    campaign.store.write(trial, base)
+    return trial, base
+
+
+def test_two_workers_drawing_one_configuration_at_once_the_first_measures_it(replay):
+    """Each worker writes its record, then looks. When both see the other, the trial asked
+    first measures and the later one is its duplicate; the first cannot tell whether the later
+    one saw it (if it looked before the first's record was written it measures), so it waits for
+    the later trial's end instead of guessing: never neither (both backing off left a
+    configuration to nobody), never both."""
+    import threading
+
+    from tuner.outcomes import duplicate
+
+    _, (first, second) = _two_workers(replay, "drawn")
+    config = {"x": 3, "y": 4}
+    t1, b1 = _pick(first, config)
+    t2, b2 = _pick(second, config)
+    got: list = []
+    waiting = threading.Thread(target=lambda: got.append(first._prior(t1, b1.config_key)))
+    waiting.start()
+    waiting.join(1.0)
+    assert waiting.is_alive() and not got, "the first decided before the later trial's end"
+    prior = second._prior(t2, b2.config_key)      # the later one sees the first: its duplicate
+    assert prior is not None and prior.number == t1.number
+    second._tell(t2, duplicate(b2, prior, second.history), 0.0)
+    waiting.join(10.0)
+    assert got == [None], "the first must measure it once the later one backed off"
+
+
+def test_a_later_trial_that_measured_first_makes_the_earlier_its_duplicate(replay):
+    """The other outcome of the same race: the later trial looked before the earlier one's
+    record was written, saw nothing, and measured; the earlier one waits and is its duplicate."""
+    import threading
+    from dataclasses import replace
+
+    from tuner.outcomes import judge
+    from tuner.space import config_key
+
+    _, (first, second) = _two_workers(replay, "drawn2")
+    config = {"x": 5, "y": 6}
+    t1, b1, _ = first._ask(None, None)            # asked first, its configuration not yet written
+    t2, b2 = _pick(second, config)
+    assert second._prior(t2, b2.config_key) is None          # sees no one: measures
+    b1 = replace(b1, config=dict(config), config_key=config_key(config))
+    first.store.write(t1, b1)
+    got: list = []
+    waiting = threading.Thread(target=lambda: got.append(first._prior(t1, b1.config_key)))
+    waiting.start()
+    waiting.join(1.0)
+    assert waiting.is_alive() and not got, "the first decided before the later trial's end"
+    second._tell(t2, judge(second._evaluate(t2, b2, config), b2, second.history), 0.0)
+    waiting.join(10.0)
+    assert len(got) == 1 and got[0] is not None and got[0].number == t2.number

@@ -56,6 +56,7 @@ MAX_RESAMPLES_IN_A_ROW = 200  # proposals in a row breaking declared constraints
 SYSTEMATIC_AFTER = 5          # this many measured trials in a row failing alike stop the campaign
 STDERR_TAIL_LINES = 15
 WAIT_S = 1.0        # between looks while other workers measure the last trials
+CLAIM_WAIT_S = 0.1  # between looks while a later trial of another worker holds this configuration
 
 
 @dataclass
@@ -265,19 +266,29 @@ class Campaign:
         return trial, base, fixed
 
     def _prior(self, trial: optuna.Trial, key: str, stored_at_ask: bool = False) -> TrialRecord | None:
-        """The trial that measured this configuration or is measuring it (one loop or `--jobs`).
-        Asked after this trial's own record is written, and if the last look saw none, asked
-        again in a fresh look: another worker may have picked the same configuration since. Two
-        workers that pick it at once each see the other's record and neither measures it; a
-        configuration left unmeasured so may be proposed again, one measured twice would be
-        double-counted. (A slow worker that looked before the other wrote measured it twice:
-        tests/test_campaign_replay.py, three workers on one journal.) A configuration stored at
-        ask (`stored_at_ask`: a fixed one) is seen by every later trial, so only earlier ones
-        count (tuner.outcomes.find_duplicate)."""
-        prior = find_duplicate(key, self.history, trial.number, stored_at_ask)
+        """The trial that measured this configuration or is measuring it (one loop or `--jobs`),
+        asked after this trial's own record is written. Of two trials that pick one configuration
+        at once, the one asked first measures it, and never both nor neither:
+        - one asked earlier, still running: it measures, this trial is its duplicate;
+        - one asked later: it backs off if it saw this trial's record when it looked, and measures
+          if it looked before the record was written, which only its end tells, so this trial
+          waits for it (rare: two workers choosing one configuration in the same instant). A
+          configuration stored at ask (`stored_at_ask`: the baseline, a seeded point, a retry)
+          was in its record before any later trial was asked, so later ones always back off
+          (at their claim or here) and this trial need not wait.
+        Counting every running trial instead left the configuration to nobody when each saw the
+        other (the CI failure of test_two_workers_share_one_campaign); counting only earlier
+        ones without waiting measured it twice."""
+        prior = find_duplicate(key, self.history, trial.number)
         if prior is None:
             self.store.look(self.history)
-            prior = find_duplicate(key, self.history, trial.number, stored_at_ask)
+            prior = find_duplicate(key, self.history, trial.number)
+        while prior is None and not stored_at_ask and self.history.later(key, trial.number):
+            time.sleep(CLAIM_WAIT_S)
+            look = self.store.look(self.history)
+            if look.dead:                 # a later trial's worker died: its trial is retried later
+                self.store.recover(look.dead)
+            prior = find_duplicate(key, self.history, trial.number)
         return prior
 
     def _same_program(self, trial: optuna.Trial, base: TrialRecord, outcome: Outcome, t0: float) -> None:

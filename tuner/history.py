@@ -54,13 +54,16 @@ class History:
         self.running = {r.number: r for r in live}
 
     # --- asked by deduplication, the surrogate, retries -------------------------------------------
-    def prior(self, key: str, exclude: int | None = None, before: int | None = None) -> TrialRecord | None:
-        """The trial that measured (or is measuring) this configuration, if any; `before`: only
-        running trials numbered below it count."""
+    def prior(self, key: str, before: int) -> TrialRecord | None:
+        """The trial that measured this configuration, or a trial asked before trial `before`
+        that is measuring it, if any."""
         if key in self.done:
             return self.done[key]
-        return next((r for r in self.running.values() if r.config_key == key and r.number != exclude
-                     and (before is None or r.number < before)), None)
+        return next((r for r in self.running.values() if r.config_key == key and r.number < before), None)
+
+    def later(self, key: str, after: int) -> list[TrialRecord]:
+        """Running trials asked after trial `after` with this configuration."""
+        return [r for r in self.running.values() if r.config_key == key and r.number > after]
 
     def same_program(self, program_key: str) -> int | None:
         """The trial that ran this program (the same built bytes, args and env), if any: another

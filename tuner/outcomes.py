@@ -86,17 +86,11 @@ def resampled(base: TrialRecord, violated: list[str], history: History) -> Verdi
     return Verdict(rec, tuple(worst) if worst is not None else None, ((CONSTRAINT, float(len(violated))),))
 
 
-def find_duplicate(key: str, history: History, number: int, stored_at_ask: bool = False) -> TrialRecord | None:
-    """The trial that measured, or is measuring, this configuration (deduplication across runs
-    and workers): a configuration is measured at most once per study.
-
-    `stored_at_ask`: the trial's configuration was in its record from the moment it was created
-    (a fixed one: the baseline, a seeded point, a retry). Every trial asked after it then sees it
-    (at its claim, or at its own look for a duplicate) and backs off, so only the trials asked
-    before it count; counting the later ones too left the configuration to nobody when two
-    workers both reached for the baseline (the later withdrew, the earlier called itself a
-    duplicate of the later)."""
-    return history.prior(key, exclude=number, before=number if stored_at_ask else None)
+def find_duplicate(key: str, history: History, number: int) -> TrialRecord | None:
+    """The trial that measured this configuration, or that is measuring it and was asked before
+    trial `number` (deduplication across runs and workers): a configuration is measured at most
+    once per study. Trials asked later are the campaign's to wait for (Campaign._prior)."""
+    return history.prior(key, before=number)
 
 
 def duplicate(base: TrialRecord, prior: TrialRecord, history: History) -> Verdict:
