@@ -29,6 +29,11 @@ class Measured:
     detail: str = ""
     noisy: frozenset[str] = frozenset()             # objectives that vary between launches
 
+    @property
+    def why(self) -> str:
+        """Why it failed, in one line."""
+        return self.detail.splitlines()[0] if self.detail else "no values"
+
 
 class Probe:
     def __init__(self, spec: Any, target: Any, evaluator: Any, pairs: int | None = None) -> None:
@@ -75,6 +80,26 @@ class Probe:
         if not c.ok or not math.isfinite(c.ratio.value):
             return {}
         return {o.name: (c.ratio.value, c.ratio.low, c.ratio.high) for o in timed}
+
+
+def ratios(probe: "Probe", objectives: Any, cand: Mapping[str, Any], cand_values: Mapping[str, float],
+           ref: Mapping[str, Any], ref_values: Mapping[str, float]) -> dict[str, Interval3 | None]:
+    """Each objective of `cand` over `ref`'s (value, low, high): the timed one from ABBA pairs
+    of fresh processes (`Probe.compare`), others from the two measurements' values (exact when
+    deterministic); None where there is nothing to divide. What `tune reduce` and
+    `tune measure --against` both print, so a ratio means the same in both."""
+    paired = probe.compare(cand, ref)
+    out: dict[str, Interval3 | None] = {}
+    for o in objectives:
+        if o.name in paired:
+            out[o.name] = paired[o.name]
+            continue
+        new, old = cand_values.get(o.name), ref_values.get(o.name)
+        if new is None or not old:
+            out[o.name] = None if new is None else ((1.0, 1.0, 1.0) if new == old else None)
+            continue
+        out[o.name] = (new / old, new / old, new / old)
+    return out
 
 
 class _View:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.artifact.probe import Measured, Probe
+from tuner.artifact.probe import Probe, ratios
 
 REDUCED_PREFIX = "tune.reduce."
 SCHEMA = "tune.reduce/1"
@@ -94,18 +94,10 @@ class Reducer:
                 ref_values: Mapping[str, float]) -> Test:
         m = self.probe.measure(cand)
         if m.values is None:
-            return Test(kept, False, why=f"failed ({_first_line(m)})")
+            return Test(kept, False, why=f"failed ({m.why})")
         t = Test(kept, True)
-        paired = self.probe.compare(cand, ref)
-        for o in self.objectives:
-            if o.name in paired:
-                t.ratios[o.name] = list(paired[o.name])
-                continue
-            new, old = m.values.get(o.name), ref_values.get(o.name)
-            if new is None or not old:
-                t.ratios[o.name] = None if new is None else ([1.0, 1.0, 1.0] if new == old else None)
-                continue
-            t.ratios[o.name] = [new / old, new / old, new / old]
+        for name, r in ratios(self.probe, self.objectives, cand, m.values, ref, ref_values).items():
+            t.ratios[name] = None if r is None else list(r)
         return t
 
     def against(self, kept: Sequence[str], reference: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,7 +105,7 @@ class Reducer:
         ref = self.space.complete(dict(reference))
         ref_m = self.probe.measure(ref)
         if ref_m.values is None:
-            return {"ratios": {}, "why": f"the reference failed ({_first_line(ref_m)})"}
+            return {"ratios": {}, "why": f"the reference failed ({ref_m.why})"}
         t = self._ratios(tuple(kept), self.config(kept), ref, ref_m.values)
         return {"ratios": t.ratios, "why": t.why}
 
@@ -160,11 +152,6 @@ class Reducer:
         t = self.tests[frozenset(after)]
         removed = [k for k in before if k not in after]
         return {"removed": {k: self.point[k] for k in removed}, "kept": len(after), "ratios": t.ratios}
-
-
-def _first_line(m: Measured) -> str:
-    """Why a measurement failed, in one line."""
-    return m.detail.splitlines()[0] if m.detail else "no values"
 
 
 def store_reduction(study: Any, trial: int, doc: dict[str, Any]) -> None:

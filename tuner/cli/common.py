@@ -16,6 +16,12 @@ def fmt_config(c: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
 
 
+def fmt_ratios(ratios: dict) -> str:
+    """Objective ratios against a reference as the commands print them: "name xV [low, high]"."""
+    return ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"
+                     for name, r in ratios.items())
+
+
 def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a built-in study name (see `tune spaces`) or a path to a study .toml")
     p.add_argument("--results", metavar="DIR", default="results",

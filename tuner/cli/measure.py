@@ -1,12 +1,18 @@
-"""`tune measure STUDY --set knob=value ...`: build and measure one configuration."""
+"""`tune measure STUDY --set knob=value ... [--against baseline]`: build and measure one
+configuration, and with `--against`, what it is worth over the study's baseline (or the knobs'
+defaults): the time in ABBA pairs of fresh processes, as `tune reduce` measures it, because one
+measurement's latency cannot say whether a hand-picked flag beats -O3 on a machine whose
+launches of one binary differ by 2x."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
-from tuner.cli.common import add_format, add_study, add_target, open_target, results_dir
+from tuner.cli.common import add_format, add_study, add_target, fmt_config, fmt_ratios, open_target, results_dir
+from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
 from tuner.measure import launches
 from tuner.measure.environment import describe
@@ -22,21 +28,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_target(p)
     p.add_argument("--set", dest="pins", metavar="KNOB=VALUE", action="append", default=[],
                    help="a knob value (repeatable); knobs not set take their defaults")
+    p.add_argument("--against", choices=("baseline", "defaults"),
+                   help="also measure the configuration against the study's baseline or the knobs' defaults "
+                        "(the time in ABBA pairs of fresh processes)")
+    p.add_argument("--pairs", type=int, metavar="K",
+                   help="with --against: ABBA pairs (default: the target's confirm_* policy)")
     add_format(p, ("table", "json"), "table")
 
 
 def run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
     config = spec.space.complete(spec.space.parse_pins(args.pins), where="--set")
+    if args.against == "baseline" and not spec.baseline:
+        raise BadInput(f"'{spec.name}' declares no baseline (use --against defaults)", None, "--against")
+    if args.pairs is not None and args.pairs < 1:
+        raise BadInput("must be at least 1", None, "--pairs")
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
-    outcome = Evaluator(spec, target, out).evaluate(config)
+    evaluator = Evaluator(spec, target, out)
+    outcome = evaluator.evaluate(config)
     m = outcome.measurement
+    against = _against(args, spec, target, evaluator, config, outcome.values) if args.against and outcome.ok else None
     doc = {"config": config, "ok": outcome.ok, "values": outcome.values or {},
            "reason": str(m.reason) if m.reason else None, "detail": m.detail,
            "metrics": dict(m.metrics), "samples_ms": list(m.samples_ms), "checksum": m.checksum,
            "measurement": launches.record(m), "environment": dict(m.environment),
            "timing": outcome.timing}
+    if against is not None:
+        doc["against"] = against
     if args.format == "json":
         print(json.dumps(doc, indent=2, default=str))
     else:
@@ -58,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
             elif m.samples_ms:
                 print(f"samples: {len(m.samples_ms)} repetitions (ms): "
                       + " ".join(f"{s:.3f}" for s in m.samples_ms[:10]) + (" ..." if len(m.samples_ms) > 10 else ""))
+            if against is not None:
+                what = f"the baseline ({fmt_config(against['config'])})" if args.against == "baseline" else "the defaults"
+                print(f"against {what}: " + (fmt_ratios(against["ratios"]) or against["why"]))
         else:
             print(f"failed:  {m.reason}: {m.detail}")
         env = m.environment
@@ -69,3 +91,17 @@ def run(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def _against(args: argparse.Namespace, spec: Any, target: Any, evaluator: Evaluator, config: dict,
+             values: dict | None) -> dict:
+    """The configuration over the reference, objective by objective (tuner.artifact.probe.ratios)."""
+    from tuner.artifact.probe import Probe, ratios
+
+    reference = dict(spec.baseline or {}) if args.against == "baseline" else {}
+    doc = {"reference": args.against, "config": reference}
+    probe = Probe(spec, target, evaluator, args.pairs)
+    ref = spec.space.complete(reference)
+    ref_m = probe.measure(ref)
+    if ref_m.values is None:
+        return {**doc, "ratios": {}, "why": f"the reference failed ({ref_m.why})"}
+    found = ratios(probe, spec.objectives, config, values or {}, ref, ref_m.values)
+    return {**doc, "ratios": {k: None if r is None else list(r) for k, r in found.items()}, "why": ""}

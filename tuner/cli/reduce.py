@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from tuner.cli.common import add_format, add_study, add_target, fmt_config, open_target, results_dir
+from tuner.cli.common import add_format, add_study, add_target, fmt_config, fmt_ratios, open_target, results_dir
 from tuner.engine import load_campaign
 from tuner.errors import BadInput
 
@@ -64,13 +64,9 @@ def run(args: argparse.Namespace) -> int:
     print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
     against = doc["against"]
     what = f"the baseline ({fmt_config(reference)})" if spec.baseline else "the defaults"
-    print(f"  measured against {what}: " + (_ratios(against["ratios"]) or against["why"] or "n/a"))
+    print(f"  measured against {what}: " + (fmt_ratios(against["ratios"]) or against["why"] or "n/a"))
     for i, step in enumerate(doc["steps"], 1):
         print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
-        print(f"          kept {step['kept']}; measured against the point: {_ratios(step['ratios'])}")
+        print(f"          kept {step['kept']}; measured against the point: {fmt_ratios(step['ratios'])}")
     return 0
 
-
-def _ratios(ratios: dict) -> str:
-    return ", ".join(f"{name} x{r[0]:.4g} [{r[1]:.4g}, {r[2]:.4g}]" if r else f"{name} n/a"
-                     for name, r in ratios.items())
