@@ -45,6 +45,14 @@ def test_against_a_baseline_the_study_does_not_declare_is_one_clear_line(lab):
         "tune: error: --against: 'nobase' declares no baseline (use --against defaults)"], proc.stderr
 
 
+def test_pairs_without_against_or_below_one_is_one_clear_line(lab):
+    study = lab.study("pairsonly", KNOBS, meta="baseline = { a = 1 }")
+    for extra in (("--pairs", "5"), ("--against", "baseline", "--pairs", "0")):
+        proc = lab.tune("measure", study, *extra)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+            "tune: error: --pairs: must be at least 1, and goes with --against"], proc.stderr
+
+
 def test_a_reference_that_fails_says_so_and_keeps_the_measurement(lab):
     study = lab.study("badbase", KNOBS + int_knob("m", define="MODE"), meta="baseline = { m = 5 }")
     proc = lab.ok("measure", study, "--set", "a=3", "--against", "baseline")

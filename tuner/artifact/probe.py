@@ -82,7 +82,7 @@ class Probe:
         return {o.name: (c.ratio.value, c.ratio.low, c.ratio.high) for o in timed}
 
 
-def ratios(probe: "Probe", objectives: Any, cand: Mapping[str, Any], cand_values: Mapping[str, float],
+def ratios(probe: Probe, objectives: Any, cand: Mapping[str, Any], cand_values: Mapping[str, float],
            ref: Mapping[str, Any], ref_values: Mapping[str, float]) -> dict[str, Interval3 | None]:
     """Each objective of `cand` over `ref`'s (value, low, high): the timed one from ABBA pairs
     of fresh processes (`Probe.compare`), others from the two measurements' values (exact when

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     config = spec.space.complete(spec.space.parse_pins(args.pins), where="--set")
     if args.against == "baseline" and not spec.baseline:
         raise BadInput(f"'{spec.name}' declares no baseline (use --against defaults)", None, "--against")
-    if args.pairs is not None and args.pairs < 1:
-        raise BadInput("must be at least 1", None, "--pairs")
+    if args.pairs is not None and (args.pairs < 1 or not args.against):
+        raise BadInput("must be at least 1, and goes with --against", None, "--pairs")
     out = results_dir(args, spec)
     target = open_target(args, spec, out)
     evaluator = Evaluator(spec, target, out)

@@ -69,4 +69,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
         print(f"          kept {step['kept']}; measured against the point: {fmt_ratios(step['ratios'])}")
     return 0
-
