@@ -220,10 +220,7 @@ class Campaign:
                 resamples.add(violated)
                 continue
             resamples.clear()
-            stored_at_ask = fixed and key == base.config_key
-            if not stored_at_ask:
-                base = replace(base, config=config, config_key=key)
-                self.store.write(trial, base)        # what others must not measure meanwhile
+            base, stored_at_ask = self._record(trial, base, fixed, config, key)
             faultpoint.hit("record")
             prior = self._prior(trial, key, stored_at_ask)
             if prior is not None:          # measured, or being measured by another worker
@@ -264,6 +261,17 @@ class Campaign:
         base = R.pending(trial)
         fixed = proposal is not None and base.config_key == proposal.record.config_key
         return trial, base, fixed
+
+    def _record(self, trial: optuna.Trial, base: TrialRecord, fixed: bool, config: Config,
+                key: str) -> tuple[TrialRecord, bool]:
+        """Store the drawn configuration in the trial's record (what others must not measure
+        meanwhile) unless it was stored at ask (a fixed trial's, unchanged by pins): the record,
+        and whether it was stored at ask (`_prior` needs to know). One loop or `--jobs`."""
+        stored_at_ask = fixed and key == base.config_key
+        if not stored_at_ask:
+            base = replace(base, config=config, config_key=key)
+            self.store.write(trial, base)
+        return base, stored_at_ask
 
     def _prior(self, trial: optuna.Trial, key: str, stored_at_ask: bool = False) -> TrialRecord | None:
         """The trial that measured this configuration or is measuring it (one loop or `--jobs`),

@@ -155,10 +155,7 @@ def run(campaign: Campaign, jobs: int) -> int:
                     resamples.add(violated)
                     continue
                 resamples.clear()
-                stored_at_ask = fixed and key == base.config_key
-                if not stored_at_ask:
-                    base = replace(base, config=config, config_key=key)
-                    campaign.store.write(trial, base)
+                base, stored_at_ask = campaign._record(trial, base, fixed, config, key)
                 prior = campaign._prior(trial, key, stored_at_ask) or next(
                     (f.base for f in flying.values() if f.base.config_key == key), None)
                 if prior is not None:

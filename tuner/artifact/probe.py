@@ -102,6 +102,24 @@ def ratios(probe: Probe, objectives: Any, cand: Mapping[str, Any], cand_values: 
     return out
 
 
+def measure_against(probe: Probe, space: Any, objectives: Any, cand: Mapping[str, Any],
+                    reference: Mapping[str, Any], cand_values: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """`cand` against `reference` (completed with defaults): {"ratios", "why"}. The reference is
+    measured first, then the candidate unless its values are given. `tune reduce`'s last line
+    and `tune measure --against`."""
+    ref = space.complete(dict(reference))
+    ref_m = probe.measure(ref)
+    if ref_m.values is None:
+        return {"ratios": {}, "why": f"the reference failed ({ref_m.why})"}
+    if cand_values is None:
+        m = probe.measure(cand)
+        if m.values is None:
+            return {"ratios": {}, "why": f"failed ({m.why})"}
+        cand_values = m.values
+    found = ratios(probe, objectives, cand, cand_values, ref, ref_m.values)
+    return {"ratios": {k: None if r is None else list(r) for k, r in found.items()}, "why": ""}
+
+
 class _View:
     """A measurement's metrics seen as a record, for `ci_of`."""
 

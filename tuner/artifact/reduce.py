@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from tuner.artifact.probe import Probe, ratios
+from tuner.artifact.probe import Probe, measure_against, ratios
 
 REDUCED_PREFIX = "tune.reduce."
 SCHEMA = "tune.reduce/1"
@@ -88,26 +88,17 @@ class Reducer:
         """The candidate's ratios to the point: paired for the timed objective, else of values."""
         if self._point_values is None:
             self._point_values = self.probe.measure(self.point).values or {}
-        return self._ratios(kept, cand, self.point, self._point_values)
-
-    def _ratios(self, kept: tuple[str, ...], cand: Mapping[str, Any], ref: Mapping[str, Any],
-                ref_values: Mapping[str, float]) -> Test:
         m = self.probe.measure(cand)
         if m.values is None:
             return Test(kept, False, why=f"failed ({m.why})")
         t = Test(kept, True)
-        for name, r in ratios(self.probe, self.objectives, cand, m.values, ref, ref_values).items():
+        for name, r in ratios(self.probe, self.objectives, cand, m.values, self.point, self._point_values).items():
             t.ratios[name] = None if r is None else list(r)
         return t
 
     def against(self, kept: Sequence[str], reference: Mapping[str, Any]) -> dict[str, Any]:
         """The kept knobs measured against `reference` (a whole configuration): their worth."""
-        ref = self.space.complete(dict(reference))
-        ref_m = self.probe.measure(ref)
-        if ref_m.values is None:
-            return {"ratios": {}, "why": f"the reference failed ({ref_m.why})"}
-        t = self._ratios(tuple(kept), self.config(kept), ref, ref_m.values)
-        return {"ratios": t.ratios, "why": t.why}
+        return measure_against(self.probe, self.space, self.objectives, self.config(kept), reference)
 
     def run(self) -> dict[str, Any]:
         """ddmin; returns the `tune.reduce/1` document (reduced set, the steps that justify it)."""

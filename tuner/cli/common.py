@@ -22,6 +22,11 @@ def fmt_ratios(ratios: dict) -> str:
                      for name, r in ratios.items())
 
 
+def fmt_reference(against: dict) -> str:
+    """The reference of an `against` document ({"reference": "baseline"/"defaults", "config"})."""
+    return f"the baseline ({fmt_config(against['config'])})" if against["reference"] == "baseline" else "the defaults"
+
+
 def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a built-in study name (see `tune spaces`) or a path to a study .toml")
     p.add_argument("--results", metavar="DIR", default="results",

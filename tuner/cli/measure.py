@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from tuner.cli.common import add_format, add_study, add_target, fmt_config, fmt_ratios, open_target, results_dir
+from tuner.cli.common import add_format, add_study, add_target, fmt_ratios, fmt_reference, open_target, results_dir
 from tuner.errors import BadInput
 from tuner.evaluate import Evaluator
 from tuner.measure import launches
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"samples: {len(m.samples_ms)} repetitions (ms): "
                       + " ".join(f"{s:.3f}" for s in m.samples_ms[:10]) + (" ..." if len(m.samples_ms) > 10 else ""))
             if against is not None:
-                what = f"the baseline ({fmt_config(against['config'])})" if args.against == "baseline" else "the defaults"
-                print(f"against {what}: " + (fmt_ratios(against["ratios"]) or against["why"]))
+                print(f"against {fmt_reference(against)}: " + (fmt_ratios(against["ratios"]) or against["why"]))
         else:
             print(f"failed:  {m.reason}: {m.detail}")
         env = m.environment
@@ -93,15 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _against(args: argparse.Namespace, spec: Any, target: Any, evaluator: Evaluator, config: dict,
              values: dict | None) -> dict:
-    """The configuration over the reference, objective by objective (tuner.artifact.probe.ratios)."""
-    from tuner.artifact.probe import Probe, ratios
+    """The configuration over the reference, objective by objective (tuner.artifact.probe)."""
+    from tuner.artifact.probe import Probe, measure_against
 
     reference = dict(spec.baseline or {}) if args.against == "baseline" else {}
-    doc = {"reference": args.against, "config": reference}
     probe = Probe(spec, target, evaluator, args.pairs)
-    ref = spec.space.complete(reference)
-    ref_m = probe.measure(ref)
-    if ref_m.values is None:
-        return {**doc, "ratios": {}, "why": f"the reference failed ({ref_m.why})"}
-    found = ratios(probe, spec.objectives, config, values or {}, ref, ref_m.values)
-    return {**doc, "ratios": {k: None if r is None else list(r) for k, r in found.items()}, "why": ""}
+    return {"reference": args.against, "config": reference,
+            **measure_against(probe, spec.space, spec.objectives, config, reference, values or {})}

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from tuner.cli.common import add_format, add_study, add_target, fmt_config, fmt_ratios, open_target, results_dir
+from tuner.cli.common import add_format, add_study, add_target, fmt_ratios, fmt_reference, open_target, results_dir
 from tuner.engine import load_campaign
 from tuner.errors import BadInput
 
@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"({doc['tests']} tests, {doc['launches']} launches{', budget exhausted' if doc['exhausted'] else ''})")
     print("reduced configuration: " + (" ".join(f"{k}={v}" for k, v in doc["reduced"].items()) or "(defaults)"))
     against = doc["against"]
-    what = f"the baseline ({fmt_config(reference)})" if spec.baseline else "the defaults"
-    print(f"  measured against {what}: " + (fmt_ratios(against["ratios"]) or against["why"] or "n/a"))
+    print(f"  measured against {fmt_reference(against)}: " + (fmt_ratios(against["ratios"]) or against["why"] or "n/a"))
     for i, step in enumerate(doc["steps"], 1):
         print(f"  step {i}: back to defaults: {' '.join(f'{k}={v}' for k, v in step['removed'].items())}")
         print(f"          kept {step['kept']}; measured against the point: {fmt_ratios(step['ratios'])}")
