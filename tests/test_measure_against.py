@@ -25,6 +25,7 @@ def test_the_ratios_of_deterministic_objectives_are_exact(lab):
         ratio = doc["against"]["ratios"][name]
         assert (ratio is None) if not defaults[name] else ratio[0] == value / defaults[name], (name, defaults)
 
+
 def test_the_time_is_measured_in_pairs_against_the_baseline(lab):
     # the sleeping kernel: the baseline sleeps 8 ms, `fast` 2 ms, `slow` 24 ms
     study = timed_study(lab, "timed-against", ["base", "fast", "slow"])
